@@ -1,0 +1,38 @@
+"""mqlb: message queues and load balancers, simulated.
+
+A small discrete-event model (on SimPy) of the two ways the book compares to
+keep a service standing under a traffic surge: a load balancer that pushes
+each request to a server at once, and a message queue whose consumers pull
+only what they can handle. Generate a workload once, run any system on it,
+and read one record per job.
+
+    >>> import mqlb
+    >>> wl = mqlb.make_workload(mqlb.Poisson(rate=3.2), mqlb.Exponential(1.0), n_jobs=1000, seed=1)
+    >>> lb = mqlb.LoadBalancer(servers=[mqlb.Server()] * 4, policy="least_connections")
+    >>> res = mqlb.simulate(lb, wl)
+    >>> res.summary().completed
+    1000
+"""
+
+from .arrivals import ArrivalProcess, Constant, OnOff, Poisson, Spike
+from .client import Client
+from .distributions import (BoundedPareto, Deterministic, Distribution, Exponential, Gamma, HyperExponential,
+                            LogNormal, with_c2)
+from .loadbalancer import POLICIES, LoadBalancer
+from .messagequeue import EXCHANGES, Broker, MessageQueue, Queue
+from .result import OUTCOMES, RECORD_DTYPE, Result, Summary, Timeline
+from .server import Server
+from .simulate import simulate
+from .workload import JobClass, Workload, make_workload
+
+__all__ = [
+    "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
+    "Client",
+    "BoundedPareto", "Deterministic", "Distribution", "Exponential", "Gamma", "HyperExponential", "LogNormal", "with_c2",
+    "POLICIES", "LoadBalancer",
+    "EXCHANGES", "Broker", "MessageQueue", "Queue",
+    "OUTCOMES", "RECORD_DTYPE", "Result", "Summary", "Timeline",
+    "Server",
+    "simulate",
+    "JobClass", "Workload", "make_workload",
+]

@@ -1,0 +1,66 @@
+"""Argument checks shared by every public constructor.
+
+Each check raises a ``ValueError`` or ``TypeError`` that names the parameter, the
+value received and what is allowed, so a bad configuration fails before a
+simulation starts instead of producing a silent wrong result.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def number(name: str, value) -> float:
+    """Return ``value`` as a float, or raise TypeError/ValueError (NaN is refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got NaN")
+    return value
+
+
+def positive(name: str, value, *, allow_inf: bool = False) -> float:
+    """A number > 0 (finite unless ``allow_inf``)."""
+    value = number(name, value)
+    if not value > 0 or (math.isinf(value) and not allow_inf):
+        allowed = "> 0" if allow_inf else "a finite number > 0"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def non_negative(name: str, value, *, allow_inf: bool = False) -> float:
+    """A number >= 0 (finite unless ``allow_inf``)."""
+    value = number(name, value)
+    if value < 0 or (math.isinf(value) and not allow_inf):
+        allowed = ">= 0" if allow_inf else "a finite number >= 0"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def count(name: str, value, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """A whole number >= ``minimum`` (or None when ``allow_none``, meaning unlimited)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        extra = " or None (unlimited)" if allow_none else ""
+        raise TypeError(f"{name} must be a whole number >= {minimum}{extra}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        extra = " or None (unlimited)" if allow_none else ""
+        raise ValueError(f"{name} must be a whole number >= {minimum}{extra}, got {value!r}")
+    return int(value)
+
+
+def choice(name: str, value, allowed) -> str:
+    """One of the strings in ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def instance(name: str, value, kind, what: str):
+    """``value`` must be an instance of ``kind``; ``what`` describes it for the message."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    return value

@@ -1,0 +1,346 @@
+"""A message queue: producers publish, consumers take only what they can handle.
+
+Clients publish each job as a message to an *exchange*, which routes it by its
+routing key (the job class name) to one or more named *queues*: ``direct``
+(the key equals a binding), ``fanout`` (every queue) or ``topic`` (patterns
+such as ``video.*`` or ``image.#``). Each queue hands messages to its consumers
+(AMQP ``basic.consume``): a consumer holds at most ``prefetch`` unacknowledged
+messages and acknowledges each one after processing it, which returns the
+credit. With ``prefetch=None`` (no limit) the broker deals messages out round
+robin however busy a consumer is. If a consumer crashes, its unacknowledged
+messages go back to the head of the queue and are delivered again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks
+from .result import DEAD_LETTERED, REJECTED
+from .server import Node, Server
+
+EXCHANGES = ("direct", "fanout", "topic")
+OVERFLOW = ("drop_head", "reject_publish")
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Timing of the broker hops (seconds).
+
+    publish_latency: client → queue. deliver_latency: queue → consumer.
+    ack_latency: consumer's ack → broker (until then the message still uses
+    prefetch credit). reply_latency: consumer's result → the waiting client.
+    poll_interval: 0 = the broker pushes to consumers (``basic.consume``);
+    > 0 = consumers poll (``basic.get``) and, finding the queue empty, ask again
+    after this many seconds.
+    """
+
+    publish_latency: float = 0.0
+    deliver_latency: float = 0.0
+    ack_latency: float = 0.0
+    reply_latency: float = 0.0
+    poll_interval: float = 0.0
+
+    def __post_init__(self):
+        for name in ("publish_latency", "deliver_latency", "ack_latency", "reply_latency", "poll_interval"):
+            object.__setattr__(self, name, _checks.non_negative(name, getattr(self, name)))
+
+    @property
+    def round_trip(self) -> float:
+        """Seconds of broker overhead one request/reply adds when nothing waits."""
+        return self.publish_latency + self.deliver_latency + self.reply_latency
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A named queue with its consumers.
+
+    consumers: the consumer processes (a list of :class:`Server`).
+    bindings: routing keys (direct) or patterns (topic) that route to this
+        queue; None = every message.
+    prefetch: most unacknowledged messages per consumer (None = unlimited).
+    max_length: most ready messages (None = unlimited); when full, ``overflow``
+        "drop_head" dead-letters the oldest, "reject_publish" refuses the new one.
+    delivery_limit: dead-letter a message after this many deliveries that
+        crashed their consumer (None = redeliver for ever).
+    """
+
+    name: str
+    consumers: tuple
+    bindings: tuple | None = None
+    prefetch: int | None = 1
+    max_length: int | None = None
+    overflow: str = "drop_head"
+    delivery_limit: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        consumers = tuple(self.consumers) if isinstance(self.consumers, (list, tuple)) else None
+        if not consumers:
+            raise ValueError(f"consumers must be a non-empty list of Server for queue {self.name!r}, got {self.consumers!r}")
+        for c in consumers:
+            _checks.instance("consumers", c, Server, "a list of Server")
+        object.__setattr__(self, "consumers", consumers)
+        if self.bindings is not None:
+            if isinstance(self.bindings, str) or not all(isinstance(b, str) and b for b in self.bindings):
+                raise TypeError(f"bindings must be a list of non-empty strings or None, got {self.bindings!r}")
+            object.__setattr__(self, "bindings", tuple(self.bindings))
+        object.__setattr__(self, "prefetch", _checks.count("prefetch", self.prefetch, allow_none=True))
+        object.__setattr__(self, "max_length", _checks.count("max_length", self.max_length, minimum=0, allow_none=True))
+        _checks.choice("overflow", self.overflow, OVERFLOW)
+        object.__setattr__(self, "delivery_limit", _checks.count("delivery_limit", self.delivery_limit, allow_none=True))
+
+
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: words split on '.', '*' = one word, '#' = zero or more."""
+    def match(p, k):
+        if not p:
+            return not k
+        if p[0] == "#":
+            return any(match(p[1:], k[i:]) for i in range(len(k) + 1))
+        return bool(k) and (p[0] == "*" or p[0] == k[0]) and match(p[1:], k[1:])
+    return match(pattern.split("."), key.split("."))
+
+
+@dataclass(frozen=True)
+class MessageQueue:
+    """Configuration of a broker and its consumers.
+
+    For one queue that receives every job: ``MessageQueue(consumers=[...],
+    prefetch=1, max_length=..., overflow=..., delivery_limit=...)``. For several
+    queues: ``MessageQueue(queues=[Queue(...), ...], exchange="topic")``.
+    """
+
+    consumers: tuple = ()
+    prefetch: int | None = 1
+    max_length: int | None = None
+    overflow: str = "drop_head"
+    delivery_limit: int | None = None
+    queues: tuple = ()
+    exchange: str = "direct"
+    broker: Broker = Broker()
+
+    def __post_init__(self):
+        _checks.choice("exchange", self.exchange, EXCHANGES)
+        _checks.instance("broker", self.broker, Broker, "a Broker")
+        if self.queues:
+            if self.consumers:
+                raise ValueError("give either consumers (one queue) or queues, not both")
+            queues = tuple(self.queues)
+            for q in queues:
+                _checks.instance("queues", q, Queue, "a list of Queue")
+            names = [q.name for q in queues]
+            if len(set(names)) != len(names):
+                raise ValueError(f"queue names must be unique, got {names}")
+        else:
+            queues = (Queue("jobs", self.consumers, None, self.prefetch, self.max_length,
+                            self.overflow, self.delivery_limit),)
+        object.__setattr__(self, "queues", queues)
+        object.__setattr__(self, "consumers", ())
+
+    @property
+    def capacity(self) -> float:
+        """Work-seconds per second all consumers together can do."""
+        return sum(c.capacity for q in self.queues for c in q.consumers)
+
+    def route(self, key: str) -> list:
+        """Indices of the queues a message with routing key ``key`` reaches."""
+        out = []
+        for i, q in enumerate(self.queues):
+            if self.exchange == "fanout" or q.bindings is None:
+                out.append(i)
+            elif self.exchange == "direct" and key in q.bindings:
+                out.append(i)
+            elif self.exchange == "topic" and any(topic_matches(b, key) for b in q.bindings):
+                out.append(i)
+        return out
+
+    def routes(self, workload):
+        """Record layout: (job id, queue index) per message; -1 = unroutable."""
+        table = [self.route(name) or [-1] for name in workload.kinds]
+        width = max(len(r) for r in table)
+        padded = np.array([r + [-1] * (width - len(r)) for r in table], dtype=np.int16)
+        counts = np.array([len(r) for r in table])[workload.kind]
+        rec_job = np.repeat(np.arange(len(workload)), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        position = np.arange(len(rec_job)) - first
+        return rec_job, padded[workload.kind[rec_job], position]
+
+    def check_workload(self, workload) -> None:
+        """Refuse a run that would redeliver a message for ever."""
+        for i, q in enumerate(self.queues):
+            if q.delivery_limit is not None:
+                continue
+            reach = [k for k, name in enumerate(workload.kinds) if i in self.route(name)]
+            mask = np.isin(workload.kind, reach)
+            biggest = float(workload.memory_mb[mask].max(initial=0.0))
+            room = max(c.memory_mb for c in q.consumers)
+            if biggest > room:
+                raise ValueError(
+                    f"a job needs {biggest:g} MB but every consumer of queue {q.name!r} has at most "
+                    f"{room:g} MB: it would crash them and be redelivered for ever; "
+                    f"give the queue a delivery_limit or the consumers more memory_mb")
+
+
+class _Consumer:
+    """A consumer's broker-side state: its credit and acks in transit."""
+
+    __slots__ = ("node", "queue", "unacked", "acking", "epoch", "listed", "wake")
+
+    def __init__(self, node, queue):
+        self.node, self.queue = node, queue
+        self.unacked = 0          # delivered and not yet acked (in transit, buffered, in service, ack on its way)
+        self.acking: list = []    # processed, ack still travelling to the broker
+        self.epoch = 0            # bumped at each crash: late acks of the old connection are void
+        self.listed = False       # in its queue's list of consumers with credit
+        self.wake = None          # poll mode: event a waiting consumer sleeps on
+
+
+class _QueueRun:
+    def __init__(self, index, spec: Queue):
+        self.index, self.spec = index, spec
+        self.ready: deque = deque()
+        self.consumers: list = []
+        self.hungry: deque = deque()   # consumers that may have credit, round-robin order
+        self.limit = math.inf if spec.prefetch is None else spec.prefetch
+
+
+class MessageQueueRun:
+    """A running broker with its consumers (created by :func:`mqlb.simulate`)."""
+
+    def __init__(self, env, spec: MessageQueue, run):
+        self.env, self.spec, self.run = env, spec, run
+        self.timing = spec.broker
+        self.queues = [_QueueRun(i, q) for i, q in enumerate(spec.queues)]
+        self.nodes, self.consumer_of, self.specs, self.node_names = [], [], [], []
+        for q in self.queues:
+            for k, server in enumerate(q.spec.consumers):
+                node = Node(env, len(self.nodes), server, self, run)
+                consumer = _Consumer(node, q)
+                q.consumers.append(consumer)
+                self.nodes.append(node)
+                self.consumer_of.append(consumer)
+                self.specs.append(server)
+                self.node_names.append(f"{q.spec.name}[{k}]")
+        self.node_names = tuple(self.node_names)
+        self.polling = self.timing.poll_interval > 0
+        for c in self.consumer_of:
+            if self.polling:
+                env.process(self._poller(c))
+            else:
+                self._list(c)
+
+    @property
+    def queue_lengths(self):
+        return tuple(len(q.ready) for q in self.queues)
+
+    def in_transit(self, node) -> int:
+        """Messages processed by ``node`` whose ack has not reached the broker."""
+        return len(self.consumer_of[node.index].acking)
+
+    # -- publishing ----------------------------------------------------------------
+    def send(self, task) -> None:
+        if self.timing.publish_latency > 0:
+            self.env.timeout(self.timing.publish_latency).callbacks.append(lambda _e: self._publish(task))
+        else:
+            self._publish(task)
+
+    def _publish(self, task) -> None:
+        q = self.queues[self.run.queue_of(task)]
+        limit = q.spec.max_length
+        if limit is not None and len(q.ready) >= limit:
+            if q.spec.overflow == "reject_publish" or limit == 0:
+                self.run.failed(task, REJECTED)
+                return
+            self.run.failed(q.ready.popleft(), DEAD_LETTERED)
+        q.ready.append(task)
+        self._dispatch(q)
+
+    # -- delivering ------------------------------------------------------------------
+    def _list(self, c) -> None:
+        if not c.listed and c.node.up and c.unacked < c.queue.limit:
+            c.listed = True
+            c.queue.hungry.append(c)
+
+    def _dispatch(self, q) -> None:
+        """Push ready messages to consumers with credit, round robin."""
+        if self.polling:
+            return
+        while q.ready and q.hungry:
+            c = q.hungry.popleft()
+            c.listed = False
+            if not c.node.up or c.unacked >= q.limit:
+                continue
+            self._deliver(c, q.ready.popleft())
+            self._list(c)
+
+    def _deliver(self, c, task) -> None:
+        c.unacked += 1
+        task.deliveries += 1
+        task.ready_at = self.env.now + self.timing.deliver_latency
+        c.node.accept(task)
+
+    def _poller(self, c):
+        """Poll mode: a consumer with credit asks for a message; an empty queue
+        makes it wait ``poll_interval`` before asking again."""
+        env, q = self.env, c.queue
+        while True:
+            if c.node.up and c.unacked < q.limit:
+                if q.ready:
+                    self._deliver(c, q.ready.popleft())
+                    continue
+                yield env.timeout(self.timing.poll_interval)
+            else:
+                c.wake = env.event()
+                yield c.wake
+
+    def _credit_back(self, c) -> None:
+        if self.polling:
+            if c.wake is not None and not c.wake.triggered:
+                c.wake.succeed()
+        else:
+            self._list(c)
+            self._dispatch(c.queue)
+
+    # -- consumer events ------------------------------------------------------------
+    def on_finish(self, node, task) -> None:
+        c = self.consumer_of[node.index]
+        self.run.completed(task, self.env.now + self.timing.reply_latency)
+        if self.timing.ack_latency > 0:
+            c.acking.append(task)
+            epoch = c.epoch
+            self.env.timeout(self.timing.ack_latency).callbacks.append(lambda _e: self._acked(c, task, epoch))
+        else:
+            c.unacked -= 1
+            self._credit_back(c)
+
+    def _acked(self, c, task, epoch) -> None:
+        if c.epoch != epoch:
+            return                        # the connection died first: the message was requeued
+        c.acking.remove(task)
+        c.unacked -= 1
+        self._credit_back(c)
+
+    def on_crash(self, node, tasks) -> None:
+        """Unacked messages go back to the head of the queue (in their original order)."""
+        c = self.consumer_of[node.index]
+        q = c.queue
+        back = sorted(tasks + c.acking, key=lambda t: t.rec)
+        c.acking = []
+        c.unacked = 0
+        c.epoch += 1
+        limit = q.spec.delivery_limit
+        for task in reversed(back):
+            if limit is not None and task.deliveries >= limit:
+                self.run.failed(task, DEAD_LETTERED)
+            else:
+                q.ready.appendleft(task)
+        self._dispatch(q)
+
+    def on_restart(self, node) -> None:
+        self._credit_back(self.consumer_of[node.index])

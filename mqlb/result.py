@@ -1,0 +1,191 @@
+"""What a simulation returns: one record per job, a sampled timeline, server
+statistics, and a summary computed from the records.
+
+Record fields (a NumPy structured array, one row per job — per job *and*
+destination queue when a fanout or topic exchange copies a message):
+
+========== =====================================================================
+field      meaning
+========== =====================================================================
+id         job id (index into the workload)
+kind       job class index (``Result.kinds`` holds the names)
+queue      broker queue index (``Result.queues``); 0 for a load balancer; -1 when
+           a message matched no queue
+size       seconds of work the job needs at speed 1
+arrival    time the client first sent the job (s)
+start      time service began for the attempt that decided the outcome (NaN if never)
+done       time that service finished (NaN if never)
+end        time the client learned the outcome (s): the answer, the rejection,
+           the loss, or its own timeout; NaN while ``in_system``
+server     server or consumer index that served it last (-1 if none)
+attempts   times the client sent the job (1 + retries)
+starts     times any server started work on it (> attempts: redelivered)
+outcome    index into ``OUTCOMES``
+work       seconds of work (at speed 1) servers spent on it, all attempts
+           together, including work lost in crashes or done for nobody
+========== =====================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_system")
+"""Every job ends in exactly one of these:
+
+- completed: the answer reached the client in time;
+- rejected: refused at once (no free server or connection, a full queue that
+  rejects publishes);
+- timed_out: the client (or the load balancer's queue) gave up waiting;
+- lost: accepted, then destroyed (a crashed server, an unroutable message);
+- dead_lettered: dropped by the broker (queue overflow, delivery limit);
+- in_system: still waiting or in service when the simulation stopped.
+"""
+COMPLETED, REJECTED, TIMED_OUT, LOST, DEAD_LETTERED, IN_SYSTEM = range(len(OUTCOMES))
+
+RECORD_DTYPE = np.dtype([
+    ("id", np.int64), ("kind", np.int16), ("queue", np.int16), ("size", np.float64),
+    ("arrival", np.float64), ("start", np.float64), ("done", np.float64), ("end", np.float64),
+    ("server", np.int32), ("attempts", np.int32), ("starts", np.int32),
+    ("outcome", np.int8), ("work", np.float64),
+])
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """The system's state sampled every ``time[1] - time[0]`` seconds.
+
+    ``queue`` (samples × queues): jobs waiting in the load balancer's queue or
+    ready in each broker queue. Per server (samples × servers): ``in_flight``
+    jobs held (waiting there, in service, or delivered and not yet acked),
+    ``in_service``, ``memory_mb`` of the jobs in service, ``up`` (False while
+    crashed). ``in_system``: jobs that have arrived and have no outcome yet.
+    ``crashes``: (time, server) of every crash.
+    """
+
+    time: np.ndarray
+    queue: np.ndarray
+    in_flight: np.ndarray
+    in_service: np.ndarray
+    memory_mb: np.ndarray
+    up: np.ndarray
+    in_system: np.ndarray
+    crashes: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class ServerStats:
+    """Per-server counters kept during the run (arrays indexed by server)."""
+
+    names: tuple
+    capacity: np.ndarray        # work-seconds per second the server can do
+    max_in_service: np.ndarray  # most jobs served at once
+    max_memory_mb: np.ndarray   # most memory held by jobs in service (MB)
+    crashes: np.ndarray         # times it ran out of memory
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Figures derived from the records only (times in s, rates in jobs/s)."""
+
+    jobs: int
+    completed: int
+    rejected: int
+    timed_out: int
+    lost: int
+    dead_lettered: int
+    in_system: int
+    span: float              # first arrival to last outcome (s)
+    throughput: float        # jobs whose service finished, per second (useful or not)
+    goodput: float           # completed jobs per second
+    mean_response: float     # completed jobs: end - arrival
+    p50_response: float
+    p95_response: float
+    p99_response: float
+    max_response: float
+    mean_wait: float         # completed jobs: start - arrival
+    utilisation: float       # work done / (capacity × span)
+    work: float              # server work spent, all attempts (s at speed 1)
+    wasted_work: float       # work that produced no completed answer (s at speed 1)
+    redelivered: int         # jobs started more than once
+
+    @property
+    def success_rate(self) -> float:
+        return self.completed / self.jobs if self.jobs else float("nan")
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _percentile(x, q):
+    return float(np.percentile(x, q)) if len(x) else float("nan")
+
+
+def summarise(records: np.ndarray, capacity: float) -> Summary:
+    """Summary of ``records`` (any subset of a result's records)."""
+    counts = np.bincount(records["outcome"], minlength=len(OUTCOMES))
+    ok = records[records["outcome"] == COMPLETED]
+    response = ok["end"] - ok["arrival"]
+    ends = records["end"][np.isfinite(records["end"])]
+    span = float(ends.max() - records["arrival"].min()) if len(ends) else float("nan")
+    served = int(np.isfinite(records["done"]).sum())
+    work = float(records["work"].sum())
+    rate = (lambda k: k / span) if span and span > 0 else (lambda k: float("nan"))
+    return Summary(
+        jobs=len(records),
+        **{name: int(counts[i]) for i, name in enumerate(OUTCOMES)},
+        span=span,
+        throughput=rate(served),
+        goodput=rate(len(ok)),
+        mean_response=float(response.mean()) if len(ok) else float("nan"),
+        p50_response=_percentile(response, 50),
+        p95_response=_percentile(response, 95),
+        p99_response=_percentile(response, 99),
+        max_response=float(response.max()) if len(ok) else float("nan"),
+        mean_wait=float((ok["start"] - ok["arrival"]).mean()) if len(ok) else float("nan"),
+        utilisation=work / (capacity * span) if span and capacity and span > 0 else float("nan"),
+        work=work,
+        wasted_work=work - float(ok["size"].sum()),
+        redelivered=int((records["starts"] > 1).sum()),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """The outcome of :func:`mqlb.simulate`."""
+
+    records: np.ndarray
+    timeline: Timeline
+    servers: ServerStats
+    kinds: tuple
+    queues: tuple
+    capacity: float          # total work-seconds per second of all servers
+
+    def select(self, kind: str | None = None, queue: str | None = None) -> np.ndarray:
+        """Records of one job class and/or one broker queue."""
+        mask = np.ones(len(self.records), dtype=bool)
+        if kind is not None:
+            if kind not in self.kinds:
+                raise ValueError(f"kind must be one of {', '.join(map(repr, self.kinds))}; got {kind!r}")
+            mask &= self.records["kind"] == self.kinds.index(kind)
+        if queue is not None:
+            if queue not in self.queues:
+                raise ValueError(f"queue must be one of {', '.join(map(repr, self.queues))}; got {queue!r}")
+            mask &= self.records["queue"] == self.queues.index(queue)
+        return self.records[mask]
+
+    def summary(self, kind: str | None = None, queue: str | None = None) -> Summary:
+        """Summary of all records, or of one job class / broker queue."""
+        return summarise(self.select(kind, queue), self.capacity)
+
+    def response_times(self, kind: str | None = None) -> np.ndarray:
+        """Response times (s) of completed jobs, in job order."""
+        r = self.select(kind)
+        ok = r[r["outcome"] == COMPLETED]
+        return ok["end"] - ok["arrival"]
+
+    def outcome_counts(self, kind: str | None = None) -> dict:
+        counts = np.bincount(self.select(kind)["outcome"], minlength=len(OUTCOMES))
+        return {name: int(counts[i]) for i, name in enumerate(OUTCOMES)}

@@ -1,0 +1,271 @@
+"""The one entry point: run a system on a workload and account for every job.
+
+``simulate`` builds the SimPy environment, starts one arrival process that
+sends the workload's jobs at their arrival times, lets the load balancer or
+the broker do its work, samples the state for the timeline, and returns a
+:class:`~mqlb.result.Result`. The bookkeeping class :class:`_Run` is the
+single place where a job gets its outcome, exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import simpy
+
+from . import _checks
+from .client import Client
+from .loadbalancer import LoadBalancer, LoadBalancerRun
+from .messagequeue import MessageQueue, MessageQueueRun
+from .result import (COMPLETED, IN_SYSTEM, LOST, RECORD_DTYPE, TIMED_OUT, Result, ServerStats,
+                     Timeline)
+from .server import Task
+from .workload import Workload
+
+_SAMPLES = 200   # default number of timeline samples over the arrival period
+
+
+class _Run:
+    """Per-record bookkeeping shared by every system: attempts, outcomes, work."""
+
+    def __init__(self, env, workload: Workload, rec_job: np.ndarray, rec_queue: np.ndarray,
+                 client: Client, rng: random.Random):
+        n = len(rec_job)
+        self.queue = rec_queue.tolist()
+        self.env, self.client, self.rng = env, client, rng
+        self.size = workload.size[rec_job].tolist()
+        self.memory = workload.memory_mb[rec_job].tolist()
+        self.start = [math.nan] * n
+        self.done = [math.nan] * n
+        self.end = [math.nan] * n
+        self.server = [-1] * n
+        self.attempts = [0] * n
+        self.starts = [0] * n
+        self.outcome = [IN_SYSTEM] * n
+        self.work = [0.0] * n
+        self.live = [0] * n              # the attempt the client is waiting for
+        self.sent = [0.0] * n            # when that attempt was sent (s)
+        self.pending = n
+        self.in_system = 0
+        self.finished = env.event()
+        self.crash_log: list = []
+        self.system = None
+        self.deadline_events = client.retries > 0 and math.isfinite(client.timeout)
+
+    # -- sending -----------------------------------------------------------------
+    def arrive(self, rec: int) -> None:
+        self.in_system += 1
+        self.send(rec, 1)
+
+    def send(self, rec: int, attempt: int) -> None:
+        now = self.env.now
+        self.attempts[rec] = attempt
+        self.live[rec] = attempt
+        self.sent[rec] = now
+        task = Task(rec, attempt, self.size[rec], self.memory[rec], now)
+        if self.deadline_events:
+            self.env.timeout(self.client.timeout).callbacks.append(lambda _e: self._deadline(task))
+        self.system.send(task)
+
+    def queue_of(self, task: Task) -> int:
+        """The broker queue a message is routed to."""
+        return self.queue[task.rec]
+
+    # -- what the systems report ------------------------------------------------
+    def is_current(self, task: Task) -> bool:
+        """Is a client still waiting for this attempt's answer?"""
+        rec = task.rec
+        return self.outcome[rec] == IN_SYSTEM and self.live[rec] == task.attempt
+
+    def started(self, task: Task, server: int) -> None:
+        rec = task.rec
+        self.starts[rec] += 1
+        if self.is_current(task):
+            self.start[rec] = self.env.now
+            self.server[rec] = server
+
+    def add_work(self, task: Task, work: float) -> None:
+        self.work[task.rec] += work
+
+    def completed(self, task: Task, at: float) -> None:
+        """Service finished now; the answer reaches the client at ``at``."""
+        if not self.is_current(task):
+            return                                   # an answer nobody waits for
+        rec = task.rec
+        self.done[rec] = self.env.now
+        deadline = task.sent + self.client.timeout
+        if at > deadline:
+            self._fail(rec, task.attempt, TIMED_OUT, deadline)
+        else:
+            self._finalize(rec, COMPLETED, at)
+
+    def failed(self, task: Task, outcome: int, at: float | None = None) -> None:
+        """The attempt failed with ``outcome`` at time ``at`` (default now)."""
+        if not self.is_current(task):
+            return
+        at = self.env.now if at is None else at
+        deadline = task.sent + self.client.timeout
+        if at > deadline:                            # the client had given up first
+            outcome, at = TIMED_OUT, deadline
+        self._fail(task.rec, task.attempt, outcome, at)
+
+    def client_gone(self, task: Task) -> bool:
+        """True if nobody waits for ``task`` any more (settling a lapsed timeout)."""
+        if not self.is_current(task):
+            return True
+        deadline = task.sent + self.client.timeout
+        if self.env.now > deadline:
+            self._fail(task.rec, task.attempt, TIMED_OUT, deadline)
+            return True
+        return False
+
+    def crashed(self, node) -> None:
+        self.crash_log.append((self.env.now, node.index))
+
+    # -- outcomes ---------------------------------------------------------------
+    def _deadline(self, task: Task) -> None:
+        if self.is_current(task):
+            self._fail(task.rec, task.attempt, TIMED_OUT, self.env.now)
+
+    def _fail(self, rec: int, attempt: int, outcome: int, at: float) -> None:
+        if attempt <= self.client.retries:
+            self.live[rec] = attempt + 1             # the old attempt is abandoned
+            wait = self.client.wait_before(attempt + 1, self.rng.random())
+            delay = max(at + wait - self.env.now, 0.0)
+            self.env.timeout(delay).callbacks.append(lambda _e: self.send(rec, attempt + 1))
+        else:
+            self._finalize(rec, outcome, at)
+
+    def _finalize(self, rec: int, outcome: int, at: float) -> None:
+        self.outcome[rec] = outcome
+        self.end[rec] = at
+        self.pending -= 1
+        self.in_system -= 1
+        if self.pending == 0:
+            self.finished.succeed()
+
+    def close(self) -> None:
+        """At the end: settle lapsed timeouts; the rest stays ``in_system``."""
+        now = self.env.now
+        for rec in range(len(self.outcome)):
+            if self.outcome[rec] == IN_SYSTEM and self.sent[rec] + self.client.timeout <= now \
+                    and self.live[rec] == self.attempts[rec]:
+                self.outcome[rec] = TIMED_OUT
+                self.end[rec] = self.sent[rec] + self.client.timeout
+
+
+def simulate(system, workload: Workload, *, client: Client = Client(), seed: int = 0,
+             until: float | None = None, sample_every: float | None = None) -> Result:
+    """Run ``system`` (a :class:`LoadBalancer` or :class:`MessageQueue`) on
+    ``workload`` and return every job's record, a timeline and a summary.
+
+    client: how clients wait and retry (:class:`Client`).
+    seed: seeds the system's own random choices (random policies, jitter); the
+        workload carries its own seed. Same inputs, same result, bit for bit.
+    until: stop at this time (s). By default the run lasts until every job has
+        an outcome, bounded by a safety horizon: ten times the time the servers
+        need to do all the work, plus restarts and client waits. Jobs still in
+        the system then are reported as ``in_system``.
+    sample_every: seconds between timeline samples (default: 200 samples over
+        the arrival period).
+    """
+    _checks.instance("system", system, (LoadBalancer, MessageQueue), "a LoadBalancer or a MessageQueue")
+    _checks.instance("workload", workload, Workload, "a Workload from make_workload")
+    _checks.instance("client", client, Client, "a Client")
+    _checks.count("seed", seed, minimum=0)
+    if until is not None:
+        until = _checks.positive("until", until)
+    last = float(workload.arrival[-1]) if len(workload) else 0.0
+    if sample_every is None:
+        sample_every = max(last, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
+    sample_every = _checks.positive("sample_every", sample_every)
+
+    env = simpy.Environment()
+    policy_seed, client_seed = np.random.SeedSequence(seed).generate_state(2)
+    if isinstance(system, LoadBalancer):
+        rec_job = np.arange(len(workload))
+        rec_queue = np.zeros(len(workload), dtype=np.int16)
+        queue_names = ("balancer",)
+    else:
+        rec_job, rec_queue = system.routes(workload)
+        queue_names = tuple(q.name for q in system.queues)
+    run = _Run(env, workload, rec_job, rec_queue, client, random.Random(int(client_seed)))
+    if isinstance(system, LoadBalancer):
+        net = LoadBalancerRun(env, system, run, int(policy_seed))
+    else:
+        system.check_workload(workload)
+        net = MessageQueueRun(env, system, run)
+    run.system = net
+    if len(rec_job) == 0:
+        run.finished.succeed()
+
+    first_rec = np.searchsorted(rec_job, np.arange(len(workload) + 1)).tolist()
+    unroutable = (rec_queue < 0).tolist()
+
+    def arrivals():
+        now = 0.0
+        for job, t in enumerate(workload.arrival.tolist()):
+            if t > now:
+                yield env.timeout(t - now)
+                now = t
+            for rec in range(first_rec[job], first_rec[job + 1]):
+                if unroutable[rec]:
+                    run.in_system += 1
+                    run.sent[rec] = now
+                    run.attempts[rec] = run.live[rec] = 1
+                    run._finalize(rec, LOST, now)      # no queue matched: silently dropped
+                else:
+                    run.arrive(rec)
+
+    samples: list = []
+
+    def sampler():
+        nodes = net.nodes
+        while True:
+            samples.append((env.now, net.queue_lengths,
+                            [n.held + net.in_transit(n) for n in nodes], [len(n.serving) for n in nodes],
+                            [n.memory for n in nodes], [n.up for n in nodes], run.in_system))
+            yield env.timeout(sample_every)
+
+    env.process(arrivals())
+    env.process(sampler())
+    if until is None:
+        capacity = system.capacity
+        drain = workload.total_work / capacity if math.isfinite(capacity) else float(workload.size.max(initial=0))
+        restart = max(s.restart_s for s in net.specs)
+        wait = 0.0 if not math.isfinite(client.timeout) else client.timeout
+        until = last + 10 * drain + 10 * restart + (client.retries + 1) * (wait + client.backoff * client.backoff_multiplier ** client.retries) + 1.0
+    horizon = env.timeout(until)
+    env.run(until=env.any_of([run.finished, horizon]))
+    run.close()
+
+    records = np.zeros(len(rec_job), dtype=RECORD_DTYPE)
+    records["id"] = rec_job
+    records["kind"] = workload.kind[rec_job]
+    records["queue"] = rec_queue
+    records["size"] = run.size
+    records["arrival"] = workload.arrival[rec_job]
+    for name in ("start", "done", "end", "server", "attempts", "starts", "outcome", "work"):
+        records[name] = getattr(run, name)
+
+    nodes = net.nodes
+    timeline = Timeline(
+        time=np.array([s[0] for s in samples]),
+        queue=np.array([s[1] for s in samples], dtype=np.int64).reshape(len(samples), -1),
+        in_flight=np.array([s[2] for s in samples], dtype=np.int64).reshape(len(samples), len(nodes)),
+        in_service=np.array([s[3] for s in samples], dtype=np.int64).reshape(len(samples), len(nodes)),
+        memory_mb=np.array([s[4] for s in samples], dtype=float).reshape(len(samples), len(nodes)),
+        up=np.array([s[5] for s in samples], dtype=bool).reshape(len(samples), len(nodes)),
+        in_system=np.array([s[6] for s in samples], dtype=np.int64),
+        crashes=np.array(run.crash_log, dtype=[("time", float), ("server", np.int32)]),
+    )
+    servers = ServerStats(
+        names=net.node_names,
+        capacity=np.array([s.capacity for s in net.specs]),
+        max_in_service=np.array([n.max_in_service for n in nodes]),
+        max_memory_mb=np.array([n.max_memory for n in nodes]),
+        crashes=np.array([n.crashes for n in nodes]),
+    )
+    return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity)
