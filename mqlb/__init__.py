@@ -23,6 +23,7 @@ from .messagequeue import EXCHANGES, Broker, MessageQueue, Queue
 from .result import OUTCOMES, RECORD_DTYPE, Result, Summary, Timeline
 from .server import Server
 from .simulate import simulate
+from .sweep import grid_points, sweep
 from .workload import JobClass, Workload, make_workload
 
 __all__ = [
@@ -33,6 +34,6 @@ __all__ = [
     "EXCHANGES", "Broker", "MessageQueue", "Queue",
     "OUTCOMES", "RECORD_DTYPE", "Result", "Summary", "Timeline",
     "Server",
-    "simulate",
+    "simulate", "grid_points", "sweep",
     "JobClass", "Workload", "make_workload",
 ]
