@@ -1,6 +1,7 @@
 # make book      build the HTML book into _build/html, every chapter executed afresh
 # make test      run every test: unit, property, lab, browser, build, and each chapter (nbval)
 # make notebooks open the chapters in JupyterLab on http://127.0.0.1:8888
+# make lab       rerun the real-systems lab (RabbitMQ, nginx, HAProxy on 127.0.0.1) and refresh its record
 # make clean     remove _build and the test caches
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 BUILD  := _build
 
-.PHONY: book test notebooks vendor clean
+.PHONY: book test notebooks lab vendor clean
 
 # The venv is created once; each requirements file is installed again only when it
 # changes (the stamp files in .venv remember the last install).
@@ -47,6 +48,10 @@ notebooks: $(VENV)/.test-stamp
 	mkdir -p $(dir $(LAB_SETTINGS))
 	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(LAB_SETTINGS)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --port=8888 --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Needs Debian's rabbitmq-server, nginx and haproxy (see lab/README.md).
+lab: $(VENV)/.test-stamp
+	$(BIN)/python -m lab run --out lab/results/latest.json
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

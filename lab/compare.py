@@ -1,0 +1,220 @@
+"""Simulated vs measured: the lab's scenarios rebuilt in ``mqlb``.
+
+``calibration(record)`` reads the numbers the simulator needs from a lab record
+(measured service time, the balancer's per-request overhead, the broker hops);
+``compare(record)`` runs each lab scenario in ``mqlb`` on the same arrivals and
+returns rows of measured vs simulated figures. Needs only the recorded JSON and
+``mqlb`` (no services), so the book can call it at build time.
+
+Mapping of outcome names (lab -> mqlb): ok -> completed, rejected -> rejected,
+failed (reached a worker that then crashed) -> lost, timed_out -> timed_out.
+
+Modelling choices, stated once:
+- The lab's HTTP worker holds a job's memory from the moment it accepts the
+  request (a buffered upload) and serves 4 at a time. In mqlb memory is held by
+  jobs *in service*, so a worker behind an uncapped nginx is modelled with
+  unlimited slots (every accepted job is in service, as it is in memory). Behind
+  ``max_conns``/``maxconn`` 4 nothing changes: at most 4 jobs reach a worker.
+- The lab's consumer process shares one memory budget among its 4 consumers; in
+  mqlb each consumer gets a quarter of it.
+- The balancer's overhead (client -> worker -> client minus the job) is one
+  ``LoadBalancer.latency``; the broker's is split into publish/deliver/reply.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .loadgen import poisson_schedule
+
+OUTCOME_MAP = {"ok": "completed", "rejected": "rejected", "failed": "lost",
+               "timed_out": "timed_out"}
+
+
+def load(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _f(x, default=0.0):
+    return default if x is None else float(x)
+
+
+def calibration(record: dict) -> dict:
+    """Simulator parameters measured in the lab (seconds)."""
+    light = record["experiments"]["light"]["results"]
+    lb_rows = [r for k, r in light.items() if r["arch"] in ("nginx", "haproxy")]
+    mq = light["rabbitmq_prefetch1"]
+    hop_in = _f(mq["hop_in_ms_p50"]) / 1000
+    gap = _f(mq.get("ack_to_next_delivery_ms_p50"), hop_in * 1000) / 1000
+    gap = min(gap, hop_in)
+    burst = record["experiments"]["burst"]
+    bp = burst["params"]
+    waves = bp["n"] / (bp["servers"] * bp["slots"])
+    # A heavy job costs more than its 500 ms of work: accepting it, allocating and
+    # touching its memory, answering, and the balancer or broker handing the slot
+    # the next job. Measure the whole cycle where the workers were never idle (the
+    # queued burst, long patience): time from the first start to the last end,
+    # divided by the number of waves of jobs.
+    long = burst["results"]["long"]["results"]
+    cycles = [(long[k]["last_end_ms"] - long[k]["first_start_ms"]) / waves / 1000
+              for k in ("haproxy_queue", "rabbitmq_prefetch1")
+              if k in long and long[k].get("last_end_ms") is not None]
+    return {
+        "light_service_s": float(np.median([r["service_ms_p50"] for r in light.values()])) / 1000,
+        "heavy_service_s": float(np.median(cycles)) if cycles else bp["ms"] / 1000,
+        "lb_latency_s": float(np.median([r["overhead_ms_p50"] for r in lb_rows])) / 1000,
+        "broker_publish_s": hop_in - gap,
+        "broker_deliver_s": gap,
+        "broker_reply_s": _f(mq["hop_out_ms_p50"]) / 1000,
+        "broker_ack_s": 0.0,
+    }
+
+
+def _systems(mqlb, cal: dict, kind: str, params: dict, budget_mb=None, restart_s=5.0):
+    """The lab's four architectures as mqlb systems."""
+    servers, slots = params["servers"], params["slots"]
+    mem = float("inf") if budget_mb is None else budget_mb
+    Server = mqlb.Server
+    capped = Server(slots=slots, memory_mb=mem, restart_s=restart_s)
+    uncapped = Server(slots=None, memory_mb=mem, restart_s=restart_s)  # see module doc
+    lat = cal["lb_latency_s"]
+    broker = mqlb.Broker(publish_latency=cal["broker_publish_s"],
+                         deliver_latency=cal["broker_deliver_s"],
+                         ack_latency=cal["broker_ack_s"], reply_latency=cal["broker_reply_s"])
+    consumer = Server(slots=1, memory_mb=mem / slots if budget_mb else float("inf"),
+                      restart_s=restart_s)
+    mq = mqlb.MessageQueue(consumers=[consumer] * (servers * slots), prefetch=1, broker=broker)
+    if kind == "light":
+        return {
+            "nginx_round_robin": mqlb.LoadBalancer([capped] * servers, policy="round_robin",
+                                                   latency=lat),
+            "nginx_least_conn": mqlb.LoadBalancer([capped] * servers, policy="least_connections",
+                                                  latency=lat),
+            "haproxy_roundrobin": mqlb.LoadBalancer([capped] * servers, policy="round_robin",
+                                                    max_conns=slots, on_full="queue", latency=lat),
+            "rabbitmq_prefetch1": mq,
+        }
+    haproxy = mqlb.LoadBalancer([capped] * servers, policy="round_robin", max_conns=slots,
+                                on_full="queue", queue_timeout=30.0, latency=lat)
+    return {
+        "nginx_push": mqlb.LoadBalancer([uncapped] * servers, policy="round_robin", latency=lat),
+        "nginx_max_conns": mqlb.LoadBalancer([capped] * servers, policy="round_robin",
+                                             max_conns=slots, on_full="reject", latency=lat),
+        # mqlb drops a queued request whose client has gone (HAProxy does that only
+        # with `option abortonclose`): the same model for both lab variants
+        "haproxy_queue": haproxy,
+        "haproxy_queue_abortonclose": haproxy,
+        "rabbitmq_prefetch1": mq,
+    }
+
+
+def _row(experiment: str, scenario: str, measured: dict, sim, n: int) -> dict:
+    s = sim.summary()
+    sim_counts = {k: getattr(s, k) for k in ("completed", "rejected", "timed_out", "lost",
+                                              "dead_lettered", "in_system")}
+    meas_counts = {OUTCOME_MAP.get(k, k): v for k, v in measured["outcomes"].items()}
+    ms = lambda x: None if x is None or not np.isfinite(x) else round(1000 * float(x), 2)
+    return {
+        "experiment": experiment, "scenario": scenario, "n": n,
+        "measured": {**meas_counts,
+                     "p50_ms": measured.get("p50_ms"), "p99_ms": measured.get("p99_ms"),
+                     "wasted_work_s": round(_f(measured.get("wasted_work_s")) +
+                                            _f(measured.get("killed_work_s")), 3),
+                     "crashes": measured.get("worker_crashes", 0)},
+        "simulated": {**sim_counts, "p50_ms": ms(s.p50_response), "p99_ms": ms(s.p99_response),
+                      "wasted_work_s": round(float(s.wasted_work), 3),
+                      "crashes": int(sim.servers.crashes.sum())},
+    }
+
+
+def compare(record: dict) -> list[dict]:
+    """One row per lab scenario with measured and simulated figures."""
+    import mqlb
+
+    cal = calibration(record)
+    rows = []
+    exps = record["experiments"]
+    if "light" in exps:
+        p = exps["light"]["params"]
+        arrivals = poisson_schedule(p["rate"], p["n"], np.random.default_rng(p["seed"]))
+        wl = mqlb.make_workload(np.asarray(arrivals), mqlb.Deterministic(cal["light_service_s"]),
+                                seed=0)
+        client = mqlb.Client(timeout=p["timeout"])
+        for name, system in _systems(mqlb, cal, "light", p).items():
+            if name in exps["light"]["results"]:
+                sim = mqlb.simulate(system, wl, client=client, seed=1)
+                rows.append(_row("light", name, exps["light"]["results"][name], sim, p["n"]))
+    if "burst" in exps:
+        p = exps["burst"]["params"]
+
+        def burst_workload(measured: dict):
+            # The burst is "all at once", but the lab's clients really sent their
+            # requests over tens of milliseconds: use those send times as arrivals.
+            offs = measured.get("send_offsets_ms") or [0.0] * p["n"]
+            arr = np.sort(np.asarray(offs, dtype=float)) / 1000.0
+            return mqlb.make_workload(arr - arr[0], mqlb.Deterministic(cal["heavy_service_s"]),
+                                      memory_mb=p["mb"], seed=0)
+        for tag, block in exps["burst"]["results"].items():
+            client = mqlb.Client(timeout=block["patience_s"])
+            systems = _systems(mqlb, cal, "burst", p, budget_mb=p["budget_mb"],
+                               restart_s=p["restart_s"])
+            for name, system in systems.items():
+                if name in block["results"]:
+                    wl = burst_workload(block["results"][name])
+                    sim = mqlb.simulate(system, wl, client=client, seed=1)
+                    rows.append(_row(f"burst-{tag}", name, block["results"][name], sim, p["n"]))
+    if "kill" in exps:
+        rows.append(kill_row(mqlb, cal, exps["kill"]))
+    return rows
+
+
+def kill_row(mqlb, cal: dict, k: dict) -> dict:
+    """The killed consumer, in mqlb. The model has no "kill at time t"; a crash
+    comes from memory. So every job that is still queued at the moment of the
+    kill carries 1 MB, and the first consumer has room for none: it dies at the
+    first such job it starts (at about the lab's kill time) and never comes back;
+    the others have room. The dying consumer's message goes back to the queue."""
+    p = k["params"]
+    n, size = p["n"], p["ms"] / 1000
+    kill_at = k["killed"]["after_s"] - (k.get("first_start_s") or 0.0)
+    # jobs started before the kill: consumers x completed rounds, plus the round running
+    started = int(p["consumers"] * (np.floor(kill_at / size) + 1))
+    memory = np.where(np.arange(n) >= started, 1.0, 0.0)
+    wl = mqlb.Workload(np.zeros(n), np.full(n, size), memory, np.zeros(n, dtype=np.int16))
+    broker = mqlb.Broker(publish_latency=cal["broker_publish_s"], deliver_latency=cal["broker_deliver_s"],
+                         reply_latency=cal["broker_reply_s"])
+    victim = mqlb.Server(slots=1, memory_mb=0.5, restart_s=1e6)
+    others = [mqlb.Server(slots=1, memory_mb=10.0)] * (p["consumers"] - 1)
+    mq = mqlb.MessageQueue(consumers=[victim, *others], prefetch=p["prefetch"], broker=broker)
+    sim = mqlb.simulate(mq, wl, seed=1)
+    s = sim.summary()
+    done = sim.records["done"]
+    return {
+        "experiment": "kill", "scenario": "rabbitmq_prefetch1", "n": n,
+        "measured": {"completed": k["acked"], "lost": k["messages_lost"],
+                     "redelivered": k["redelivered_count"], "crashes": 1,
+                     "last_end_s": k.get("last_end_s")},
+        "simulated": {"completed": s.completed, "lost": s.lost + s.dead_lettered,
+                      "redelivered": s.redelivered, "crashes": int(sim.servers.crashes.sum()),
+                      "last_end_s": round(float(np.nanmax(done)), 3)},
+    }
+
+
+def table(rows: list[dict]) -> str:
+    """Plain-text table: measured / simulated per figure."""
+    cols = ["completed", "rejected", "timed_out", "lost", "p50_ms", "p99_ms", "wasted_work_s",
+            "crashes"]
+    head = f"{'experiment':<12} {'scenario':<20} " + " ".join(f"{c:>17}" for c in cols)
+    lines = [head, "-" * len(head)]
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        return f"{v:.1f}" if isinstance(v, float) else str(v)
+    for r in rows:
+        cells = [f"{fmt(r['measured'].get(c, 0))}/{fmt(r['simulated'].get(c, 0))}" for c in cols]
+        lines.append(f"{r['experiment']:<12} {r['scenario']:<20} " +
+                     " ".join(f"{c:>17}" for c in cells))
+    return "\n".join(lines)
