@@ -18,6 +18,7 @@ from .arrivals import ArrivalProcess, Constant, OnOff, Poisson, Spike
 from .client import Client
 from .distributions import (BoundedPareto, Deterministic, Distribution, Exponential, Gamma, HyperExponential,
                             LogNormal, with_c2)
+from .hybrid import Hybrid
 from .loadbalancer import POLICIES, LoadBalancer
 from .messagequeue import EXCHANGES, Broker, MessageQueue, Queue
 from .result import OUTCOMES, RECORD_DTYPE, Result, Summary, Timeline
@@ -30,7 +31,7 @@ __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
     "Client",
     "BoundedPareto", "Deterministic", "Distribution", "Exponential", "Gamma", "HyperExponential", "LogNormal", "with_c2",
-    "POLICIES", "LoadBalancer",
+    "Hybrid", "POLICIES", "LoadBalancer",
     "EXCHANGES", "Broker", "MessageQueue", "Queue",
     "OUTCOMES", "RECORD_DTYPE", "Result", "Summary", "Timeline",
     "Server",

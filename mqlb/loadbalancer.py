@@ -38,6 +38,9 @@ class LoadBalancer:
     health_checks: True = a crashed server gets no requests until it is back;
         False = requests sent to it fail at once (rejected).
     latency: seconds the proxy hop adds to every answer (both ways together).
+    abort_on_close: drop a queued request whose client has given up (HAProxy's
+        ``option abortonclose``); by default it is still sent to a server,
+        which then works for nobody.
     """
 
     servers: tuple
@@ -48,6 +51,7 @@ class LoadBalancer:
     queue_timeout: float = math.inf
     health_checks: bool = True
     latency: float = 0.0
+    abort_on_close: bool = False
 
     def __post_init__(self):
         servers = tuple(self.servers) if isinstance(self.servers, (list, tuple)) else self.servers
@@ -68,6 +72,8 @@ class LoadBalancer:
         if not isinstance(self.health_checks, bool):
             raise TypeError(f"health_checks must be True or False, got {self.health_checks!r}")
         object.__setattr__(self, "latency", _checks.non_negative("latency", self.latency))
+        if not isinstance(self.abort_on_close, bool):
+            raise TypeError(f"abort_on_close must be True or False, got {self.abort_on_close!r}")
 
     @property
     def capacity(self) -> float:
@@ -78,11 +84,11 @@ class LoadBalancer:
 class LoadBalancerRun:
     """A running load balancer (created by :func:`mqlb.simulate`)."""
 
-    def __init__(self, env, spec: LoadBalancer, run, seed: int):
+    def __init__(self, env, spec: LoadBalancer, run, seed: int, first_number: int = 0):
         self.env, self.spec, self.run = env, spec, run
         self.specs = spec.servers
         self.node_names = tuple(f"server {i}" for i in range(len(spec.servers)))
-        self.nodes = [Node(env, i, s, self, run) for i, s in enumerate(spec.servers)]
+        self.nodes = [Node(env, i, s, self, run, first_number + i) for i, s in enumerate(spec.servers)]
         self.conns = [0] * len(self.nodes)
         self.queue: deque = deque()          # requests held by the balancer (oldest first)
         self.waiting = 0                     # of which still waiting (not yet timed out)
@@ -159,8 +165,9 @@ class LoadBalancerRun:
                 continue                               # already answered 503
             self.waiting -= 1
             task.queued = -1.0
-            if self.run.client_gone(task):
-                continue                               # nobody waits for it any more: dropped
+            if self.run.client_gone(task) and self.spec.abort_on_close:
+                self.run.ended(task)                   # nobody waits for it any more: dropped
+                continue
             self._assign(i, task)
 
     def _queue_timeout(self, task) -> None:

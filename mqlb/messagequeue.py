@@ -67,6 +67,8 @@ class Queue:
         "drop_head" dead-letters the oldest, "reject_publish" refuses the new one.
     delivery_limit: dead-letter a message after this many deliveries that
         crashed their consumer (None = redeliver for ever).
+    message_ttl: seconds a message may wait in the queue; an expired message
+        is dead-lettered when it reaches the head (None = no expiry).
     """
 
     name: str
@@ -76,6 +78,7 @@ class Queue:
     max_length: int | None = None
     overflow: str = "drop_head"
     delivery_limit: int | None = None
+    message_ttl: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -94,6 +97,8 @@ class Queue:
         object.__setattr__(self, "max_length", _checks.count("max_length", self.max_length, minimum=0, allow_none=True))
         _checks.choice("overflow", self.overflow, OVERFLOW)
         object.__setattr__(self, "delivery_limit", _checks.count("delivery_limit", self.delivery_limit, allow_none=True))
+        if self.message_ttl is not None:
+            object.__setattr__(self, "message_ttl", _checks.positive("message_ttl", self.message_ttl, allow_inf=True))
 
 
 def topic_matches(pattern: str, key: str) -> bool:
@@ -112,7 +117,8 @@ class MessageQueue:
     """Configuration of a broker and its consumers.
 
     For one queue that receives every job: ``MessageQueue(consumers=[...],
-    prefetch=1, max_length=..., overflow=..., delivery_limit=...)``. For several
+    prefetch=1, max_length=..., overflow=..., delivery_limit=...,
+    message_ttl=...)``. For several
     queues: ``MessageQueue(queues=[Queue(...), ...], exchange="topic")``.
     """
 
@@ -121,6 +127,7 @@ class MessageQueue:
     max_length: int | None = None
     overflow: str = "drop_head"
     delivery_limit: int | None = None
+    message_ttl: float | None = None
     queues: tuple = ()
     exchange: str = "direct"
     broker: Broker = Broker()
@@ -139,7 +146,7 @@ class MessageQueue:
                 raise ValueError(f"queue names must be unique, got {names}")
         else:
             queues = (Queue("jobs", self.consumers, None, self.prefetch, self.max_length,
-                            self.overflow, self.delivery_limit),)
+                            self.overflow, self.delivery_limit, self.message_ttl),)
         object.__setattr__(self, "queues", queues)
         object.__setattr__(self, "consumers", ())
 
@@ -171,12 +178,14 @@ class MessageQueue:
         position = np.arange(len(rec_job)) - first
         return rec_job, padded[workload.kind[rec_job], position]
 
-    def check_workload(self, workload) -> None:
-        """Refuse a run that would redeliver a message for ever."""
+    def check_workload(self, workload, kinds=None) -> None:
+        """Refuse a run that would redeliver a message for ever (``kinds``: the
+        job classes published to this broker; default all)."""
         for i, q in enumerate(self.queues):
             if q.delivery_limit is not None:
                 continue
-            reach = [k for k, name in enumerate(workload.kinds) if i in self.route(name)]
+            reach = [k for k, name in enumerate(workload.kinds)
+                     if i in self.route(name) and (kinds is None or name in kinds)]
             mask = np.isin(workload.kind, reach)
             biggest = float(workload.memory_mb[mask].max(initial=0.0))
             room = max(c.memory_mb for c in q.consumers)
@@ -213,14 +222,15 @@ class _QueueRun:
 class MessageQueueRun:
     """A running broker with its consumers (created by :func:`mqlb.simulate`)."""
 
-    def __init__(self, env, spec: MessageQueue, run):
+    def __init__(self, env, spec: MessageQueue, run, first_number: int = 0, queue_offset: int = 0):
         self.env, self.spec, self.run = env, spec, run
+        self.queue_offset = queue_offset      # record queue index of this broker's first queue
         self.timing = spec.broker
         self.queues = [_QueueRun(i, q) for i, q in enumerate(spec.queues)]
         self.nodes, self.consumer_of, self.specs, self.node_names = [], [], [], []
         for q in self.queues:
             for k, server in enumerate(q.spec.consumers):
-                node = Node(env, len(self.nodes), server, self, run)
+                node = Node(env, len(self.nodes), server, self, run, first_number + len(self.nodes))
                 consumer = _Consumer(node, q)
                 q.consumers.append(consumer)
                 self.nodes.append(node)
@@ -251,13 +261,14 @@ class MessageQueueRun:
             self._publish(task)
 
     def _publish(self, task) -> None:
-        q = self.queues[self.run.queue_of(task)]
+        q = self.queues[self.run.queue_of(task) - self.queue_offset]
         limit = q.spec.max_length
         if limit is not None and len(q.ready) >= limit:
             if q.spec.overflow == "reject_publish" or limit == 0:
                 self.run.failed(task, REJECTED)
                 return
             self.run.failed(q.ready.popleft(), DEAD_LETTERED)
+        task.queued = self.env.now
         q.ready.append(task)
         self._dispatch(q)
 
@@ -266,6 +277,16 @@ class MessageQueueRun:
         if not c.listed and c.node.up and c.unacked < c.queue.limit:
             c.listed = True
             c.queue.hungry.append(c)
+
+    def _next_message(self, q):
+        """The head of the queue, dead-lettering expired messages on the way."""
+        ttl = q.spec.message_ttl
+        while q.ready:
+            task = q.ready.popleft()
+            if ttl is None or self.env.now - task.queued <= ttl:
+                return task
+            self.run.failed(task, DEAD_LETTERED)
+        return None
 
     def _dispatch(self, q) -> None:
         """Push ready messages to consumers with credit, round robin."""
@@ -276,7 +297,9 @@ class MessageQueueRun:
             c.listed = False
             if not c.node.up or c.unacked >= q.limit:
                 continue
-            self._deliver(c, q.ready.popleft())
+            task = self._next_message(q)
+            if task is not None:
+                self._deliver(c, task)
             self._list(c)
 
     def _deliver(self, c, task) -> None:
@@ -291,8 +314,9 @@ class MessageQueueRun:
         env, q = self.env, c.queue
         while True:
             if c.node.up and c.unacked < q.limit:
-                if q.ready:
-                    self._deliver(c, q.ready.popleft())
+                task = self._next_message(q)
+                if task is not None:
+                    self._deliver(c, task)
                     continue
                 yield env.timeout(self.timing.poll_interval)
             else:
@@ -330,6 +354,8 @@ class MessageQueueRun:
         """Unacked messages go back to the head of the queue (in their original order)."""
         c = self.consumer_of[node.index]
         q = c.queue
+        for task in c.acking:
+            self.run.revived(task)        # processed, but the broker never heard: it comes back
         back = sorted(tasks + c.acking, key=lambda t: t.rec)
         c.acking = []
         c.unacked = 0

@@ -81,8 +81,9 @@ class Node:
     ``owner.on_start(node, task)``, ``owner.on_finish(node, task)``,
     ``owner.on_crash(node, tasks)``, ``owner.on_restart(node)``."""
 
-    def __init__(self, env: simpy.Environment, index: int, spec: Server, owner, run):
+    def __init__(self, env: simpy.Environment, index: int, spec: Server, owner, run, number: int | None = None):
         self.env, self.index, self.spec, self.owner, self.run = env, index, spec, owner, run
+        self.number = index if number is None else number   # the server's id in records and timelines
         self.speed = spec.speed
         self.up = True
         self.buffer: deque[Task] = deque()   # accepted, not in service
@@ -97,6 +98,7 @@ class Node:
             self._workers = [env.process(self._fcfs_worker(slot)) for slot in range(n)]
         else:
             self._ps_wake = None
+            self._ps_began, self._ps_rate = 0.0, 0.0   # current step: start time, work/s per job
             self._ps_process = env.process(self._ps_loop())
 
     # -- what owners use ------------------------------------------------------
@@ -147,7 +149,7 @@ class Node:
     def _start(self, task: Task) -> bool:
         task.started = self.env.now
         self.memory += task.memory
-        self.run.started(task, self.index)
+        self.run.started(task, self.number)
         if self.memory > self.spec.memory_mb:
             self._crash()
             return False
@@ -186,10 +188,14 @@ class Node:
                 continue
             rate = self.speed / len(self.serving)
             first = min(self.serving.values(), key=lambda t: t.remaining)
-            began = env.now
+            began = self._ps_began = env.now
+            self._ps_rate = rate
             timer = env.timeout(first.remaining / rate)
             self._ps_wake = env.event()
             yield timer | self._ps_wake
+            self._ps_rate = 0.0
+            if not self.serving:
+                continue                          # crashed during the step
             progress = (env.now - began) * rate
             if timer.processed:
                 first.remaining = 0.0             # exact, whatever the clock's rounding
@@ -206,13 +212,11 @@ class Node:
         self.crashes += 1
         self.run.crashed(self)
         held = []
-        # Work done so far on the jobs in service is lost with them. A crash
-        # happens inside the loop that started a job, so processor-sharing
-        # progress is up to date here.
+        # Work done so far on the jobs in service is lost with them.
         for key, task in list(self.serving.items()):
             if not math.isnan(task.started):
                 if self.spec.discipline == "ps":
-                    done = task.size - task.remaining
+                    done = task.size - task.remaining + (env.now - self._ps_began) * self._ps_rate
                 else:
                     done = (env.now - task.started) * self.speed
                 self.run.add_work(task, min(max(done, 0.0), task.size))
@@ -225,8 +229,15 @@ class Node:
         self.serving.clear()
         self.buffer.clear()
         self.memory = 0.0
+        if self.spec.discipline == "ps" and self._ps_process is not env.active_process:
+            self._ps_poke()
         self.owner.on_crash(self, held)
         env.timeout(self.spec.restart_s).callbacks.append(self._restart)
+
+    def kill(self) -> None:
+        """Crash the server now (an injected failure), unless it is already down."""
+        if self.up:
+            self._crash()
 
     def _restart(self, _event):
         self.up = True

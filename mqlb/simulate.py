@@ -17,6 +17,7 @@ import simpy
 
 from . import _checks
 from .client import Client
+from .hybrid import Hybrid, HybridRun
 from .loadbalancer import LoadBalancer, LoadBalancerRun
 from .messagequeue import MessageQueue, MessageQueueRun
 from .result import (COMPLETED, IN_SYSTEM, LOST, RECORD_DTYPE, TIMED_OUT, Result, ServerStats,
@@ -47,7 +48,8 @@ class _Run:
         self.work = [0.0] * n
         self.live = [0] * n              # the attempt the client is waiting for
         self.sent = [0.0] * n            # when that attempt was sent (s)
-        self.pending = n
+        self.pending = n                 # records without an outcome
+        self.tasks = 0                   # attempts still held somewhere in the system
         self.in_system = 0
         self.finished = env.event()
         self.crash_log: list = []
@@ -65,6 +67,7 @@ class _Run:
         self.live[rec] = attempt
         self.sent[rec] = now
         task = Task(rec, attempt, self.size[rec], self.memory[rec], now)
+        self.tasks += 1
         if self.deadline_events:
             self.env.timeout(self.client.timeout).callbacks.append(lambda _e: self._deadline(task))
         self.system.send(task)
@@ -91,6 +94,7 @@ class _Run:
 
     def completed(self, task: Task, at: float) -> None:
         """Service finished now; the answer reaches the client at ``at``."""
+        self.ended(task)
         if not self.is_current(task):
             return                                   # an answer nobody waits for
         rec = task.rec
@@ -103,6 +107,7 @@ class _Run:
 
     def failed(self, task: Task, outcome: int, at: float | None = None) -> None:
         """The attempt failed with ``outcome`` at time ``at`` (default now)."""
+        self.ended(task)
         if not self.is_current(task):
             return
         at = self.env.now if at is None else at
@@ -121,8 +126,21 @@ class _Run:
             return True
         return False
 
+    def ended(self, task: Task) -> None:
+        """``task`` has left the system (answered, failed or dropped)."""
+        self.tasks -= 1
+        self._check_finished()
+
+    def revived(self, task: Task) -> None:
+        """A processed message comes back (its ack was lost in a crash)."""
+        self.tasks += 1
+
+    def _check_finished(self) -> None:
+        if self.pending == 0 and self.tasks == 0 and not self.finished.triggered:
+            self.finished.succeed()
+
     def crashed(self, node) -> None:
-        self.crash_log.append((self.env.now, node.index))
+        self.crash_log.append((self.env.now, node.number))
 
     # -- outcomes ---------------------------------------------------------------
     def _deadline(self, task: Task) -> None:
@@ -143,8 +161,7 @@ class _Run:
         self.end[rec] = at
         self.pending -= 1
         self.in_system -= 1
-        if self.pending == 0:
-            self.finished.succeed()
+        self._check_finished()
 
     def close(self) -> None:
         """At the end: settle lapsed timeouts; the rest stays ``in_system``."""
@@ -156,22 +173,41 @@ class _Run:
                 self.end[rec] = self.sent[rec] + self.client.timeout
 
 
+def _checked_failures(failures, n_servers: int) -> list:
+    out = []
+    for item in failures:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(f"failures must be a list of (time_s, server) pairs, got {item!r}")
+        when = _checks.non_negative("failure time", item[0])
+        server = _checks.count("failure server", item[1], minimum=0)
+        if server >= n_servers:
+            raise ValueError(f"failure server must be a server index from 0 to {n_servers - 1}, got {server}")
+        out.append((when, server))
+    return out
+
+
 def simulate(system, workload: Workload, *, client: Client = Client(), seed: int = 0,
-             until: float | None = None, sample_every: float | None = None) -> Result:
-    """Run ``system`` (a :class:`LoadBalancer` or :class:`MessageQueue`) on
-    ``workload`` and return every job's record, a timeline and a summary.
+             until: float | None = None, sample_every: float | None = None, failures=()) -> Result:
+    """Run ``system`` (a :class:`LoadBalancer`, :class:`MessageQueue` or
+    :class:`Hybrid`) on ``workload`` and return every job's record, a timeline
+    and a summary.
 
     client: how clients wait and retry (:class:`Client`).
     seed: seeds the system's own random choices (random policies, jitter); the
         workload carries its own seed. Same inputs, same result, bit for bit.
     until: stop at this time (s). By default the run lasts until every job has
-        an outcome, bounded by a safety horizon: ten times the time the servers
+        an outcome and the servers have finished all work still held (work for
+        clients who gave up is counted as wasted), bounded by a safety horizon: ten times the time the servers
         need to do all the work, plus restarts and client waits. Jobs still in
         the system then are reported as ``in_system``.
     sample_every: seconds between timeline samples (default: 200 samples over
         the arrival period).
+    failures: injected crashes, a list of ``(time_s, server)``: the server (or
+        consumer; numbered as in ``Result.servers.names``) crashes at that time
+        and restarts after its ``restart_s``, as if it had run out of memory.
     """
-    _checks.instance("system", system, (LoadBalancer, MessageQueue), "a LoadBalancer or a MessageQueue")
+    _checks.instance("system", system, (LoadBalancer, MessageQueue, Hybrid),
+                     "a LoadBalancer, a MessageQueue or a Hybrid")
     _checks.instance("workload", workload, Workload, "a Workload from make_workload")
     _checks.instance("client", client, Client, "a Client")
     _checks.count("seed", seed, minimum=0)
@@ -188,16 +224,24 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         rec_job = np.arange(len(workload))
         rec_queue = np.zeros(len(workload), dtype=np.int16)
         queue_names = ("balancer",)
-    else:
+    elif isinstance(system, MessageQueue):
+        system.check_workload(workload)
         rec_job, rec_queue = system.routes(workload)
         queue_names = tuple(q.name for q in system.queues)
+    else:
+        system.back.check_workload(workload, system.back_kinds)
+        rec_job, rec_queue = system.routes(workload)
+        queue_names = system.queue_names
     run = _Run(env, workload, rec_job, rec_queue, client, random.Random(int(client_seed)))
     if isinstance(system, LoadBalancer):
         net = LoadBalancerRun(env, system, run, int(policy_seed))
-    else:
-        system.check_workload(workload)
+    elif isinstance(system, MessageQueue):
         net = MessageQueueRun(env, system, run)
+    else:
+        net = HybridRun(env, system, run, int(policy_seed))
     run.system = net
+    for when, server in _checked_failures(failures, len(net.nodes)):
+        env.timeout(when).callbacks.append(lambda _e, node=net.nodes[server]: node.kill())
     if len(rec_job) == 0:
         run.finished.succeed()
 

@@ -182,3 +182,64 @@ def test_stop_time_leaves_jobs_in_system():
     r = simulate(LoadBalancer([Server()]), jobs([0, 0, 0], [2, 2, 2]), until=3)
     assert log(r, "outcome") == [("completed",), ("in_system",), ("in_system",)]
     assert r.summary().in_system == 2
+
+
+def test_injected_failure_of_a_consumer_redelivers():
+    """Consumer 0 is killed at 0.5 s in the middle of a 1 s job; the message
+    goes back to the queue and consumer 1 (free from 1 s) runs it 1 → 2."""
+    mq = MessageQueue(consumers=[Server(restart_s=10), Server()], prefetch=1)
+    r = simulate(mq, jobs([0, 0], [1, 1]), failures=[(0.5, 0)])
+    assert log(r, "server", "start", "end", "starts", "work") == [(1, 1, 2, 2, 1.5), (1, 0, 1, 1, 1)]
+    assert r.timeline.crashes.tolist() == [(0.5, 0)]
+
+
+def test_injected_failure_behind_a_balancer_with_health_checks():
+    """Server 0 dies at 0.5 s: its job is lost, and while it is down round robin
+    sends everything to server 1."""
+    lb = LoadBalancer([Server(restart_s=10), Server(slots=None)], policy="round_robin")
+    r = simulate(lb, jobs([0, 1, 2, 3], [1, 0.5, 0.5, 0.5]), failures=[(0.5, 0)])
+    assert log(r, "server", "outcome") == [(0, "lost"), (1, "completed"), (1, "completed"), (1, "completed")]
+    off = simulate(LoadBalancer([Server(restart_s=10), Server(slots=None)], health_checks=False),
+                   jobs([0, 1, 2, 3], [1, 0.5, 0.5, 0.5]), failures=[(0.5, 0)])
+    assert log(off, "outcome") == [("lost",), ("completed",), ("rejected",), ("completed",)]
+
+
+def test_injected_failure_of_a_processor_sharing_server_counts_partial_work():
+    """Two 2 s jobs share a server from 0; killed at 1 s each has had 0.5 s of work."""
+    r = simulate(LoadBalancer([Server(slots=None, discipline="ps")]), jobs([0, 0], [2, 2]), failures=[(1.0, 0)])
+    assert log(r, "outcome", "work", "end") == [("lost", 0.5, 1), ("lost", 0.5, 1)]
+
+
+def test_message_ttl_dead_letters_stale_messages():
+    """TTL 1.5 s: the third message has waited 2 s when the consumer frees up."""
+    r = simulate(MessageQueue(consumers=[Server()], message_ttl=1.5), jobs([0, 0, 0], [1, 1, 1]))
+    assert log(r, "outcome", "end") == [("completed", 1), ("completed", 2), ("dead_lettered", 2)]
+
+
+def test_balancer_queue_keeps_abandoned_requests_unless_abort_on_close():
+    """Client timeout 1.5 s, maxconn 1: the second request leaves the queue at
+    1 s after its client has... not yet gone (completed at 2 > 1.5: timed out);
+    the third's client is gone when it would start at 2: served for nobody by
+    default, dropped with abort_on_close."""
+    wl = jobs([0, 0, 0], [1, 1, 1])
+    keep = simulate(LoadBalancer([Server()], max_conns=1, on_full="queue"), wl, client=Client(timeout=1.5))
+    assert log(keep, "outcome", "end", "work") == [("completed", 1, 1), ("timed_out", 1.5, 1), ("timed_out", 1.5, 1)]
+    drop = simulate(LoadBalancer([Server()], max_conns=1, on_full="queue", abort_on_close=True), wl,
+                    client=Client(timeout=1.5))
+    assert log(drop, "outcome", "end", "work") == [("completed", 1, 1), ("timed_out", 1.5, 1), ("timed_out", 1.5, 0)]
+
+
+def test_hybrid_sends_heavy_classes_to_the_broker():
+    """API requests go to the balanced front, videos to the broker's workers."""
+    classes = [mqlb.JobClass("api", mqlb.Deterministic(0.1)), mqlb.JobClass("video", mqlb.Deterministic(5.0))]
+    wl = mqlb.make_workload([0, 0.5, 1, 1.5, 2, 2.5], classes=classes, seed=3)
+    hybrid = mqlb.Hybrid(front=LoadBalancer([Server()]), back=MessageQueue(consumers=[Server()]), back_kinds=["video"])
+    r = simulate(hybrid, wl)
+    names = [wl.kinds[k] for k in wl.kind]
+    assert r.queues == ("balancer", "jobs")
+    assert [int(q) for q in r.records["queue"]] == [0 if n == "api" else 1 for n in names]
+    assert [int(s) for s in r.records["server"]] == [0 if n == "api" else 1 for n in names]
+    assert r.summary().completed == 6
+    assert r.servers.names == ("api 0", "jobs[0]")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        simulate(mqlb.Hybrid(LoadBalancer([Server()]), MessageQueue(consumers=[Server()]), ["nope"]), wl)
