@@ -1,0 +1,150 @@
+"""Invariants that must hold for every configuration (hypothesis draws them)."""
+
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mqlb
+from mqlb import Broker, Client, LoadBalancer, MessageQueue, Server
+
+OUT = {name: i for i, name in enumerate(mqlb.OUTCOMES)}
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+servers = st.builds(
+    Server,
+    speed=st.sampled_from([0.5, 1.0, 2.0]),
+    slots=st.sampled_from([1, 2, 3, None]),
+    backlog=st.sampled_from([None, 0, 1, 5]),
+    memory_mb=st.sampled_from([math.inf, 100.0, 250.0]),
+    restart_s=st.sampled_from([0.0, 0.5, 3.0]),
+    discipline=st.sampled_from(["fcfs", "ps"]),
+)
+
+
+@st.composite
+def workloads(draw):
+    n = draw(st.integers(0, 60))
+    seed = draw(st.integers(0, 10_000))
+    size = draw(st.sampled_from([mqlb.Exponential(1.0), mqlb.Deterministic(0.5), mqlb.HyperExponential(1.0, 8.0)]))
+    classes = [mqlb.JobClass("light", size, memory_mb=draw(st.sampled_from([0.0, 40.0]))),
+               mqlb.JobClass("heavy", mqlb.Exponential(2.0), memory_mb=draw(st.sampled_from([0.0, 90.0])), share=0.3)]
+    rate = draw(st.sampled_from([0.5, 2.0, 8.0]))
+    return mqlb.make_workload(mqlb.Poisson(rate), classes=classes, n_jobs=n, seed=seed) if n else \
+        mqlb.make_workload([], classes=classes, seed=seed)
+
+
+balancers = st.builds(
+    LoadBalancer,
+    servers=st.lists(servers, min_size=1, max_size=4),
+    policy=st.sampled_from(mqlb.POLICIES),
+    max_conns=st.sampled_from([None, 1, 3]),
+    on_full=st.sampled_from(["reject", "queue"]),
+    queue_timeout=st.sampled_from([math.inf, 1.0]),
+    health_checks=st.booleans(),
+    abort_on_close=st.booleans(),
+)
+brokers = st.builds(
+    MessageQueue,
+    consumers=st.lists(servers, min_size=1, max_size=4),
+    prefetch=st.sampled_from([1, 2, 5, None]),
+    max_length=st.sampled_from([None, 3, 20]),
+    overflow=st.sampled_from(["drop_head", "reject_publish"]),
+    delivery_limit=st.sampled_from([None, 2]),
+    message_ttl=st.sampled_from([None, 4.0]),
+    broker=st.builds(Broker, publish_latency=st.sampled_from([0.0, 0.01]), deliver_latency=st.sampled_from([0.0, 0.05]),
+                     ack_latency=st.sampled_from([0.0, 0.05]), reply_latency=st.sampled_from([0.0, 0.02]),
+                     poll_interval=st.sampled_from([0.0, 0.0, 0.3])),
+)
+clients = st.builds(Client, timeout=st.sampled_from([math.inf, 3.0]), retries=st.sampled_from([0, 2]),
+                    backoff=st.sampled_from([0.0, 0.5]), jitter=st.booleans())
+
+
+def _expected_records(system, wl):
+    if isinstance(system, LoadBalancer):
+        return len(wl)
+    return sum(max(1, len(system.route(wl.kinds[k]))) for k in wl.kind)
+
+
+def _run(system, wl, client, seed=0):
+    big = max(wl.memory_mb.max(initial=0), 1.0)
+    if isinstance(system, MessageQueue) and system.queues[0].delivery_limit is None \
+            and max(c.memory_mb for c in system.queues[0].consumers) < big:
+        system = MessageQueue(consumers=system.queues[0].consumers, prefetch=system.queues[0].prefetch,
+                              delivery_limit=3, broker=system.broker)
+    return system, mqlb.simulate(system, wl, client=client, seed=seed, sample_every=0.05)
+
+
+@SETTINGS
+@given(system=st.one_of(balancers, brokers), wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_every_job_is_accounted_for_once_and_times_are_ordered(system, wl, client, seed):
+    system, res = _run(system, wl, client, seed)
+    r = res.records
+    assert len(r) == _expected_records(system, wl)
+    assert np.all((r["outcome"] >= 0) & (r["outcome"] < len(mqlb.OUTCOMES)))
+    summary = res.summary()
+    assert sum(getattr(summary, name) for name in mqlb.OUTCOMES) == len(r)
+    ids = r["id"]
+    assert np.all(np.diff(ids) >= 0) and (len(r) == 0 or set(ids.tolist()) == set(range(len(wl))))
+    decided = r[r["outcome"] != OUT["in_system"]]
+    assert np.all(decided["end"] >= decided["arrival"] - 1e-12)
+    started = r[np.isfinite(r["start"])]
+    assert np.all(started["start"] >= started["arrival"] - 1e-12)
+    done = r[np.isfinite(r["done"])]
+    assert np.all(done["done"] >= done["start"] - 1e-12)
+    ok = r[r["outcome"] == OUT["completed"]]
+    assert np.all(ok["work"] >= ok["size"] * (1 - 1e-9))
+    assert np.all(r["work"] >= 0) and np.all(r["attempts"] >= 1)
+    assert np.all(r["attempts"] <= client.retries + 1)
+    if math.isinf(client.timeout):
+        assert not np.any(r["outcome"] == OUT["timed_out"]) or isinstance(system, LoadBalancer)
+
+
+@SETTINGS
+@given(system=st.one_of(balancers, brokers), wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_capacity_limits_are_never_exceeded(system, wl, client, seed):
+    system, res = _run(system, wl, client, seed)
+    specs = system.servers if isinstance(system, LoadBalancer) else [c for q in system.queues for c in q.consumers]
+    t = res.timeline
+    for i, spec in enumerate(specs):
+        if spec.slots is not None:
+            assert res.servers.max_in_service[i] <= spec.slots
+        assert np.all(t.memory_mb[:, i] <= spec.memory_mb + 1e-9)
+        assert res.servers.max_memory_mb[i] <= spec.memory_mb + 1e-9
+    if isinstance(system, MessageQueue) and system.queues[0].prefetch is not None:
+        assert np.all(t.in_flight <= system.queues[0].prefetch)
+    if isinstance(system, LoadBalancer) and system.max_conns is not None:
+        assert np.all(t.in_flight <= system.max_conns)
+    assert len(t.crashes) == int(res.servers.crashes.sum())
+
+
+@SETTINGS
+@given(system=st.one_of(balancers, brokers), wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_same_inputs_give_identical_records(system, wl, client, seed):
+    _, a = _run(system, wl, client, seed)
+    _, b = _run(system, wl, client, seed)
+    assert a.records.tobytes() == b.records.tobytes()
+    assert a.timeline.in_flight.tobytes() == b.timeline.in_flight.tobytes()
+
+
+@SETTINGS
+@given(n_consumers=st.integers(1, 4), slots=st.integers(1, 2), wl=workloads(),
+       latency=st.sampled_from([0.0, 0.02]))
+def test_one_queue_starts_jobs_in_arrival_order(n_consumers, slots, wl, latency):
+    """FIFO: with prefetch 1 and equal consumers, service begins in publish order."""
+    mq = MessageQueue(consumers=[Server(slots=slots)] * n_consumers, prefetch=1,
+                      broker=Broker(publish_latency=latency, deliver_latency=latency))
+    res = mqlb.simulate(mq, mqlb.Workload(wl.arrival, wl.size, np.zeros(len(wl)), wl.kind, wl.kinds))
+    starts = res.records["start"]
+    assert np.all(np.diff(starts) >= -1e-12)
+    assert res.summary().completed == len(wl)
+
+
+@SETTINGS
+@given(wl=workloads(), k=st.integers(1, 5))
+def test_infinitely_many_servers_means_nobody_waits(wl, k):
+    lb = LoadBalancer([Server(slots=None)] * k, policy="random")
+    r = mqlb.simulate(lb, mqlb.Workload(wl.arrival, wl.size, np.zeros(len(wl)), wl.kind, wl.kinds)).records
+    np.testing.assert_allclose(r["start"], r["arrival"])
+    np.testing.assert_allclose(r["end"] - r["arrival"], r["size"], rtol=1e-9, atol=1e-12)
