@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import _checks
 from .loadbalancer import LoadBalancer, LoadBalancerRun
-from .messagequeue import MessageQueue, MessageQueueRun
+from .messagequeue import MessageQueue, MessageQueueRun, expand_routes
 
 
 @dataclass(frozen=True)
@@ -39,23 +37,21 @@ class Hybrid:
     def capacity(self) -> float:
         return self.front.capacity + self.back.capacity
 
-    @property
-    def queue_names(self) -> tuple:
-        return ("balancer",) + tuple(q.name for q in self.back.queues)
+    def _layout(self, workload):
+        self.back.check_workload(workload, self.back_kinds)
+        return (*self._routes(workload), ("balancer",) + tuple(q.name for q in self.back.queues))
 
-    def routes(self, workload):
-        """Record layout: front jobs one record (queue 0); back jobs one per
-        broker queue reached (queue 1, 2, ...; -1 if none)."""
+    def _start(self, env, run, seed: int):
+        return HybridRun(env, self, run, seed)
+
+    def _routes(self, workload):
+        """Front jobs: one record (queue 0); back jobs: one per broker queue
+        reached (queue 1, 2, ...; -1 if none)."""
         for k in self.back_kinds:
             workload.kind_index(k)           # refuse unknown class names
         table = [[q + 1 for q in self.back.route(name)] or [-1] if name in self.back_kinds else [0]
                  for name in workload.kinds]
-        width = max(len(r) for r in table)
-        padded = np.array([r + [-1] * (width - len(r)) for r in table], dtype=np.int16)
-        counts = np.array([len(r) for r in table])[workload.kind]
-        rec_job = np.repeat(np.arange(len(workload)), counts)
-        first = np.repeat(np.cumsum(counts) - counts, counts)
-        return rec_job, padded[workload.kind[rec_job], np.arange(len(rec_job)) - first]
+        return expand_routes(table, workload.kind)
 
 
 class HybridRun:

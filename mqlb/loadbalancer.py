@@ -15,6 +15,8 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import _checks
 from .result import REJECTED, TIMED_OUT, LOST
 from .server import Node, Server
@@ -79,6 +81,13 @@ class LoadBalancer:
     def capacity(self) -> float:
         """Work-seconds per second all servers together can do."""
         return sum(s.capacity for s in self.servers)
+
+    def _layout(self, workload):
+        """Records: one per job, all through the balancer (queue 0)."""
+        return np.arange(len(workload)), np.zeros(len(workload), dtype=np.int16), ("balancer",)
+
+    def _start(self, env, run, seed: int):
+        return LoadBalancerRun(env, self, run, seed)
 
 
 class LoadBalancerRun:

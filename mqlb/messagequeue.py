@@ -112,6 +112,17 @@ def topic_matches(pattern: str, key: str) -> bool:
     return match(pattern.split("."), key.split("."))
 
 
+def expand_routes(table: list, kind: np.ndarray):
+    """One record per (job, destination): ``table[k]`` lists the queue indices
+    of job class k. Returns (job id, queue index) arrays, grouped by job."""
+    width = max(len(r) for r in table)
+    padded = np.array([r + [-1] * (width - len(r)) for r in table], dtype=np.int16)
+    counts = np.array([len(r) for r in table])[kind]
+    rec_job = np.repeat(np.arange(len(kind)), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    return rec_job, padded[kind[rec_job], np.arange(len(rec_job)) - first]
+
+
 @dataclass(frozen=True)
 class MessageQueue:
     """Configuration of a broker and its consumers.
@@ -169,14 +180,14 @@ class MessageQueue:
 
     def routes(self, workload):
         """Record layout: (job id, queue index) per message; -1 = unroutable."""
-        table = [self.route(name) or [-1] for name in workload.kinds]
-        width = max(len(r) for r in table)
-        padded = np.array([r + [-1] * (width - len(r)) for r in table], dtype=np.int16)
-        counts = np.array([len(r) for r in table])[workload.kind]
-        rec_job = np.repeat(np.arange(len(workload)), counts)
-        first = np.repeat(np.cumsum(counts) - counts, counts)
-        position = np.arange(len(rec_job)) - first
-        return rec_job, padded[workload.kind[rec_job], position]
+        return expand_routes([self.route(name) or [-1] for name in workload.kinds], workload.kind)
+
+    def _layout(self, workload):
+        self.check_workload(workload)
+        return (*self.routes(workload), tuple(q.name for q in self.queues))
+
+    def _start(self, env, run, seed: int):
+        return MessageQueueRun(env, self, run)
 
     def check_workload(self, workload, kinds=None) -> None:
         """Refuse a run that would redeliver a message for ever (``kinds``: the

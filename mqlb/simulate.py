@@ -17,9 +17,9 @@ import simpy
 
 from . import _checks
 from .client import Client
-from .hybrid import Hybrid, HybridRun
-from .loadbalancer import LoadBalancer, LoadBalancerRun
-from .messagequeue import MessageQueue, MessageQueueRun
+from .hybrid import Hybrid
+from .loadbalancer import LoadBalancer
+from .messagequeue import MessageQueue
 from .result import (COMPLETED, IN_SYSTEM, LOST, RECORD_DTYPE, TIMED_OUT, Result, ServerStats,
                      Timeline)
 from .server import Task
@@ -60,6 +60,13 @@ class _Run:
     def arrive(self, rec: int) -> None:
         self.in_system += 1
         self.send(rec, 1)
+
+    def unroutable(self, rec: int) -> None:
+        """A message that matched no queue: the broker drops it silently."""
+        self.in_system += 1
+        self.sent[rec] = self.env.now
+        self.attempts[rec] = self.live[rec] = 1
+        self._finalize(rec, LOST, self.env.now)
 
     def send(self, rec: int, attempt: int) -> None:
         now = self.env.now
@@ -129,13 +136,13 @@ class _Run:
     def ended(self, task: Task) -> None:
         """``task`` has left the system (answered, failed or dropped)."""
         self.tasks -= 1
-        self._check_finished()
+        self.check_finished()
 
     def revived(self, task: Task) -> None:
         """A processed message comes back (its ack was lost in a crash)."""
         self.tasks += 1
 
-    def _check_finished(self) -> None:
+    def check_finished(self) -> None:
         if self.pending == 0 and self.tasks == 0 and not self.finished.triggered:
             self.finished.succeed()
 
@@ -161,7 +168,7 @@ class _Run:
         self.end[rec] = at
         self.pending -= 1
         self.in_system -= 1
-        self._check_finished()
+        self.check_finished()
 
     def close(self) -> None:
         """At the end: settle lapsed timeouts; the rest stays ``in_system``."""
@@ -171,6 +178,18 @@ class _Run:
                     and self.live[rec] == self.attempts[rec]:
                 self.outcome[rec] = TIMED_OUT
                 self.end[rec] = self.sent[rec] + self.client.timeout
+
+
+def _safety_horizon(system, workload: Workload, client: Client, specs) -> float:
+    """A time far beyond any sensible run: arrivals, ten times the work the
+    servers need, ten restarts and every client wait and backoff."""
+    capacity = system.capacity
+    drain = workload.total_work / capacity if math.isfinite(capacity) else float(workload.size.max(initial=0))
+    restart = max(s.restart_s for s in specs)
+    wait = client.timeout if math.isfinite(client.timeout) else 0.0
+    backoff = client.backoff * client.backoff_multiplier ** client.retries
+    last = float(workload.arrival[-1]) if len(workload) else 0.0
+    return last + 10 * drain + 10 * restart + (client.retries + 1) * (wait + backoff) + 1.0
 
 
 def _checked_failures(failures, n_servers: int) -> list:
@@ -196,10 +215,10 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     seed: seeds the system's own random choices (random policies, jitter); the
         workload carries its own seed. Same inputs, same result, bit for bit.
     until: stop at this time (s). By default the run lasts until every job has
-        an outcome and the servers have finished all work still held (work for
-        clients who gave up is counted as wasted), bounded by a safety horizon: ten times the time the servers
-        need to do all the work, plus restarts and client waits. Jobs still in
-        the system then are reported as ``in_system``.
+        an outcome and the servers have finished all the work they still hold
+        (work for clients who gave up counts as wasted), bounded by a safety
+        horizon (see ``_safety_horizon``). Jobs still in the system when the
+        run stops are reported as ``in_system``.
     sample_every: seconds between timeline samples (default: 200 samples over
         the arrival period).
     failures: injected crashes, a list of ``(time_s, server)``: the server (or
@@ -220,30 +239,12 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
 
     env = simpy.Environment()
     policy_seed, client_seed = np.random.SeedSequence(seed).generate_state(2)
-    if isinstance(system, LoadBalancer):
-        rec_job = np.arange(len(workload))
-        rec_queue = np.zeros(len(workload), dtype=np.int16)
-        queue_names = ("balancer",)
-    elif isinstance(system, MessageQueue):
-        system.check_workload(workload)
-        rec_job, rec_queue = system.routes(workload)
-        queue_names = tuple(q.name for q in system.queues)
-    else:
-        system.back.check_workload(workload, system.back_kinds)
-        rec_job, rec_queue = system.routes(workload)
-        queue_names = system.queue_names
+    rec_job, rec_queue, queue_names = system._layout(workload)
     run = _Run(env, workload, rec_job, rec_queue, client, random.Random(int(client_seed)))
-    if isinstance(system, LoadBalancer):
-        net = LoadBalancerRun(env, system, run, int(policy_seed))
-    elif isinstance(system, MessageQueue):
-        net = MessageQueueRun(env, system, run)
-    else:
-        net = HybridRun(env, system, run, int(policy_seed))
-    run.system = net
+    net = run.system = system._start(env, run, int(policy_seed))
     for when, server in _checked_failures(failures, len(net.nodes)):
         env.timeout(when).callbacks.append(lambda _e, node=net.nodes[server]: node.kill())
-    if len(rec_job) == 0:
-        run.finished.succeed()
+    run.check_finished()
 
     first_rec = np.searchsorted(rec_job, np.arange(len(workload) + 1)).tolist()
     unroutable = (rec_queue < 0).tolist()
@@ -256,10 +257,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
                 now = t
             for rec in range(first_rec[job], first_rec[job + 1]):
                 if unroutable[rec]:
-                    run.in_system += 1
-                    run.sent[rec] = now
-                    run.attempts[rec] = run.live[rec] = 1
-                    run._finalize(rec, LOST, now)      # no queue matched: silently dropped
+                    run.unroutable(rec)
                 else:
                     run.arrive(rec)
 
@@ -275,13 +273,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
 
     env.process(arrivals())
     env.process(sampler())
-    if until is None:
-        capacity = system.capacity
-        drain = workload.total_work / capacity if math.isfinite(capacity) else float(workload.size.max(initial=0))
-        restart = max(s.restart_s for s in net.specs)
-        wait = 0.0 if not math.isfinite(client.timeout) else client.timeout
-        until = last + 10 * drain + 10 * restart + (client.retries + 1) * (wait + client.backoff * client.backoff_multiplier ** client.retries) + 1.0
-    horizon = env.timeout(until)
+    horizon = env.timeout(until if until is not None else _safety_horizon(system, workload, client, net.specs))
     env.run(until=env.any_of([run.finished, horizon]))
     run.close()
 
