@@ -141,7 +141,10 @@ class LoadBalancerRun:
         return (self.nodes[i].up or not self.spec.health_checks) and (limit is None or self.conns[i] < limit)
 
     def _eligible(self) -> list:
-        return [i for i in range(len(self.nodes)) if self._ok(i)]
+        limit, conns = self.spec.max_conns, self.conns
+        if self.spec.health_checks:
+            return [i for i, n in enumerate(self.nodes) if n.up and (limit is None or conns[i] < limit)]
+        return [i for i in range(len(self.nodes)) if limit is None or conns[i] < limit]
 
     def _assign(self, i: int, task) -> None:
         node = self.nodes[i]
@@ -201,14 +204,17 @@ class LoadBalancerRun:
         return eligible[int(self.rng.random() * len(eligible))] if eligible else None
 
     def _least_connections(self):
-        # Fewest connections per weight; ties go round robin so no server is favoured.
-        n, best, best_load = len(self.nodes), None, math.inf
-        for k in range(n):
-            i = (self.next + k) % n
-            if self._ok(i):
-                load = self.conns[i] / self.weights[i]
+        # Fewest connections per weight, scanning from the round-robin position
+        # so that ties go round robin and no server is favoured.
+        nodes, conns, weights = self.nodes, self.conns, self.weights
+        limit, checks, n = self.spec.max_conns, self.spec.health_checks, len(self.nodes)
+        best, best_load, i = None, math.inf, self.next % n
+        for _ in range(n):
+            if (nodes[i].up or not checks) and (limit is None or conns[i] < limit):
+                load = conns[i] / weights[i]
                 if load < best_load:
                     best, best_load = i, load
+            i = i + 1 if i + 1 < n else 0
         if best is not None:
             self.next = best + 1
         return best

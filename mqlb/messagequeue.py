@@ -272,7 +272,7 @@ class MessageQueueRun:
             self._publish(task)
 
     def _publish(self, task) -> None:
-        q = self.queues[self.run.queue_of(task) - self.queue_offset]
+        q = self.queues[self.run.queue[task.rec] - self.queue_offset]
         limit = q.spec.max_length
         if limit is not None and len(q.ready) >= limit:
             if q.spec.overflow == "reject_publish" or limit == 0:
@@ -303,15 +303,18 @@ class MessageQueueRun:
         """Push ready messages to consumers with credit, round robin."""
         if self.polling:
             return
-        while q.ready and q.hungry:
-            c = q.hungry.popleft()
+        ready, hungry, limit, ttl = q.ready, q.hungry, q.limit, q.spec.message_ttl
+        while ready and hungry:
+            c = hungry.popleft()
             c.listed = False
-            if not c.node.up or c.unacked >= q.limit:
+            if not c.node.up or c.unacked >= limit:
                 continue
-            task = self._next_message(q)
+            task = ready.popleft() if ttl is None else self._next_message(q)
             if task is not None:
                 self._deliver(c, task)
-            self._list(c)
+            if c.unacked < limit:
+                c.listed = True
+                hungry.append(c)
 
     def _deliver(self, c, task) -> None:
         c.unacked += 1
@@ -352,7 +355,13 @@ class MessageQueueRun:
             self.env.timeout(self.timing.ack_latency).callbacks.append(lambda _e: self._acked(c, task, epoch))
         else:
             c.unacked -= 1
-            self._credit_back(c)
+            if self.polling:
+                self._credit_back(c)
+            else:                          # credit back: list the consumer, dispatch
+                if not c.listed and c.node.up:
+                    c.listed = True
+                    c.queue.hungry.append(c)
+                self._dispatch(c.queue)
 
     def _acked(self, c, task, epoch) -> None:
         if c.epoch != epoch:

@@ -92,7 +92,8 @@ class Node:
         self.max_in_service = 0
         self.max_memory = 0.0
         self.crashes = 0
-        if spec.discipline == "fcfs":
+        self._ps = spec.discipline == "ps"
+        if not self._ps:
             n = spec.slots if spec.slots is not None else 0
             self._idle: list = []
             self._workers = [env.process(self._fcfs_worker(slot)) for slot in range(n)]
@@ -117,7 +118,7 @@ class Node:
     def accept(self, task: Task) -> None:
         """Take a job into the backlog and wake a free worker."""
         self.buffer.append(task)
-        if self.spec.discipline == "ps":
+        if self._ps:
             self._ps_poke()
         elif self._idle:
             self._idle.pop().succeed()
@@ -136,8 +137,9 @@ class Node:
             task.started = math.nan
             self.serving[slot] = task
             try:
-                if task.ready_at > env.now:          # a message still on its way
-                    yield env.timeout(task.ready_at - env.now)
+                wait = task.ready_at - env.now
+                if wait > 0:                          # a message still on its way
+                    yield env.timeout(wait)
                 if not self._start(task):
                     continue                          # this job crashed the server
                 yield env.timeout(task.size / self.speed)
@@ -148,23 +150,23 @@ class Node:
 
     def _start(self, task: Task) -> bool:
         task.started = self.env.now
-        self.memory += task.memory
         self.run.started(task, self.number)
-        if self.memory > self.spec.memory_mb:
-            self._crash()
-            return False
+        if task.memory:
+            self.memory += task.memory
+            if self.memory > self.spec.memory_mb:
+                self._crash()
+                return False
+            if self.memory > self.max_memory:
+                self.max_memory = self.memory
         n = len(self.serving)
         if n > self.max_in_service:
             self.max_in_service = n
-        if self.memory > self.max_memory:
-            self.max_memory = self.memory
         return True
 
     def _finish(self, task: Task, work: float) -> None:
-        self.memory -= task.memory
-        if not self.serving:
-            self.memory = 0.0                         # no drift from float sums
-        self.run.add_work(task, work)
+        if task.memory:
+            self.memory = self.memory - task.memory if self.serving else 0.0   # no drift from float sums
+        self.run.work[task.rec] += work
         self.owner.on_finish(self, task)
 
     # -- processor sharing -------------------------------------------------------
@@ -215,13 +217,13 @@ class Node:
         # Work done so far on the jobs in service is lost with them.
         for key, task in list(self.serving.items()):
             if not math.isnan(task.started):
-                if self.spec.discipline == "ps":
+                if self._ps:
                     done = task.size - task.remaining + (env.now - self._ps_began) * self._ps_rate
                 else:
                     done = (env.now - task.started) * self.speed
                 self.run.add_work(task, min(max(done, 0.0), task.size))
             held.append(task)
-            if self.spec.discipline == "fcfs":
+            if not self._ps:
                 worker = self._workers[key]
                 if worker is not env.active_process:
                     worker.interrupt("crash")
@@ -229,7 +231,7 @@ class Node:
         self.serving.clear()
         self.buffer.clear()
         self.memory = 0.0
-        if self.spec.discipline == "ps" and self._ps_process is not env.active_process:
+        if self._ps and self._ps_process is not env.active_process:
             self._ps_poke()
         self.owner.on_crash(self, held)
         env.timeout(self.spec.restart_s).callbacks.append(self._restart)

@@ -70,8 +70,7 @@ class _Run:
 
     def send(self, rec: int, attempt: int) -> None:
         now = self.env.now
-        self.attempts[rec] = attempt
-        self.live[rec] = attempt
+        self.attempts[rec] = self.live[rec] = attempt
         self.sent[rec] = now
         task = Task(rec, attempt, self.size[rec], self.memory[rec], now)
         self.tasks += 1
@@ -92,7 +91,7 @@ class _Run:
     def started(self, task: Task, server: int) -> None:
         rec = task.rec
         self.starts[rec] += 1
-        if self.is_current(task):
+        if self.outcome[rec] == IN_SYSTEM and self.live[rec] == task.attempt:
             self.start[rec] = self.env.now
             self.server[rec] = server
 
@@ -101,10 +100,11 @@ class _Run:
 
     def completed(self, task: Task, at: float) -> None:
         """Service finished now; the answer reaches the client at ``at``."""
-        self.ended(task)
-        if not self.is_current(task):
-            return                                   # an answer nobody waits for
+        self.tasks -= 1
         rec = task.rec
+        if self.outcome[rec] != IN_SYSTEM or self.live[rec] != task.attempt:
+            self.check_finished()
+            return                                   # an answer nobody waits for
         self.done[rec] = self.env.now
         deadline = task.sent + self.client.timeout
         if at > deadline:
@@ -219,8 +219,9 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         (work for clients who gave up counts as wasted), bounded by a safety
         horizon (see ``_safety_horizon``). Jobs still in the system when the
         run stops are reported as ``in_system``.
-    sample_every: seconds between timeline samples (default: 200 samples over
-        the arrival period).
+    sample_every: seconds between timeline samples (default: about 200 samples
+        over the arrival period or the time the servers need for all the work,
+        whichever is longer).
     failures: injected crashes, a list of ``(time_s, server)``: the server (or
         consumer; numbered as in ``Result.servers.names``) crashes at that time
         and restarts after its ``restart_s``, as if it had run out of memory.
@@ -233,8 +234,9 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     if until is not None:
         until = _checks.positive("until", until)
     last = float(workload.arrival[-1]) if len(workload) else 0.0
-    if sample_every is None:
-        sample_every = max(last, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
+    if sample_every is None:   # cover the arrivals and the time to drain the work, in about 200 samples
+        drain = workload.total_work / system.capacity if math.isfinite(system.capacity) else 0.0
+        sample_every = max(last, drain, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
     sample_every = _checks.positive("sample_every", sample_every)
 
     env = simpy.Environment()
@@ -249,17 +251,23 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     first_rec = np.searchsorted(rec_job, np.arange(len(workload) + 1)).tolist()
     unroutable = (rec_queue < 0).tolist()
 
-    def arrivals():
-        now = 0.0
-        for job, t in enumerate(workload.arrival.tolist()):
-            if t > now:
-                yield env.timeout(t - now)
-                now = t
+    times = workload.arrival.tolist()
+    next_job = 0
+
+    def arrive(_event):
+        """Send every job arriving now, then wait for the next arrival."""
+        nonlocal next_job
+        job, now = next_job, times[next_job]
+        while job < len(times) and times[job] == now:
             for rec in range(first_rec[job], first_rec[job + 1]):
                 if unroutable[rec]:
                     run.unroutable(rec)
                 else:
                     run.arrive(rec)
+            job += 1
+        next_job = job
+        if job < len(times):
+            env.timeout(max(times[job] - env.now, 0.0)).callbacks.append(arrive)
 
     samples: list = []
 
@@ -271,7 +279,8 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
                             [n.memory for n in nodes], [n.up for n in nodes], run.in_system))
             yield env.timeout(sample_every)
 
-    env.process(arrivals())
+    if times:
+        env.timeout(times[0]).callbacks.append(arrive)
     env.process(sampler())
     horizon = env.timeout(until if until is not None else _safety_horizon(system, workload, client, net.specs))
     env.run(until=env.any_of([run.finished, horizon]))

@@ -1,0 +1,78 @@
+"""One look for every figure in the book.
+
+Call :func:`use_book_style` once at the top of a chapter, draw with
+``fig, ax = plt.subplots()``, colour each architecture from :data:`COLOURS`
+and finish every axis with :func:`decorate`.
+
+The palette is Okabe and Ito's, which stays distinguishable under the common
+forms of colour-blindness and in greyscale print.
+"""
+
+from __future__ import annotations
+
+from cycler import cycler
+import matplotlib as mpl
+
+__all__ = ["BOOK_RC", "COLOURS", "FIGSIZE", "decorate", "use_book_style"]
+
+#: Width and height of a figure that fits the book's text column, inches.
+FIGSIZE = (7.0, 3.6)
+
+#: One colour per architecture (and for theory against simulation).
+COLOURS = {
+    "lb": "#D55E00",  # vermillion: load balancer pushing to servers
+    "lb_queue": "#E69F00",  # orange: load balancer that queues (HAProxy maxconn)
+    "mq": "#0072B2",  # blue: message queue, consumers pull
+    "hybrid": "#009E73",  # bluish green: load balancer in front of queues
+    "theory": "#000000",  # black: closed-form result
+    "simulated": "#CC79A7",  # reddish purple: a simulated series of any kind
+}
+
+_CYCLE = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000"]
+
+#: The rcParams :func:`use_book_style` applies; usable with ``plt.style.context``.
+BOOK_RC = {
+    "figure.figsize": FIGSIZE,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "savefig.bbox": "tight",
+    "figure.constrained_layout.use": True,
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.frameon": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": cycler(color=_CYCLE),
+    "lines.linewidth": 2.0,
+    "lines.markersize": 5.0,
+}
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_RC` to matplotlib's global rcParams."""
+    mpl.rcParams.update(BOOK_RC)
+
+
+def decorate(ax, *, xlabel=None, ylabel=None, title=None, legend=True):
+    """Label ``ax`` and add a legend if any artist has a label; return ``ax``.
+
+    Put units in the labels, e.g. ``xlabel="arrival rate λ (jobs/s)"``.
+    """
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    if legend:
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(handles, labels)
+    return ax

@@ -1,0 +1,233 @@
+"""The explorer helper, driven headless: set a control, inspect the output area."""
+
+import base64
+
+import ipywidgets as widgets
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from mqlb import plotting  # noqa: E402
+from mqlb.explorer import ERROR_PREFIX, Explorer, explorer  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class RecordingDraw:
+    """A draw function that remembers its calls and rejects load >= 1."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, load=0.5, servers=4, label="mq"):
+        self.calls.append(dict(load=load, servers=servers, label=label))
+        if load >= 1.0:
+            raise ValueError(f"rho must be < 1 for a stable queue, got load={load}")
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, load * servers], label=label)
+        return fig
+
+
+def only_output(box):
+    (output,) = box.output.outputs
+    return output
+
+
+def png_of(output):
+    return base64.b64decode(output["data"]["image/png"])
+
+
+def test_first_figure_is_drawn_with_the_signature_defaults():
+    draw = RecordingDraw()
+    box = explorer(draw, {"load": (0.1, 0.95, 0.05), "servers": (1, 16)})
+    assert isinstance(box, Explorer) and isinstance(box, widgets.Widget)
+    assert draw.calls == [dict(load=0.5, servers=4, label="mq")]
+    assert png_of(only_output(box)).startswith(PNG_MAGIC)
+    assert box.updates == 1 and box.last_error is None
+
+
+def test_changing_a_control_redraws_with_the_new_value():
+    draw = RecordingDraw()
+    box = explorer(draw, {"load": (0.1, 0.95, 0.05), "servers": (1, 16)})
+    first = png_of(only_output(box))
+    box.controls["servers"].value = 8
+    assert draw.calls[-1] == dict(load=0.5, servers=8, label="mq")
+    assert box.last_params == dict(load=0.5, servers=8)
+    second = png_of(only_output(box))
+    assert second.startswith(PNG_MAGIC) and second != first
+    assert box.updates == 2
+
+
+def test_update_time_is_recorded():
+    box = explorer(RecordingDraw(), {"load": (0.1, 0.95, 0.05)})
+    box.controls["load"].value = 0.8
+    assert box.last_update_seconds is not None and 0.0 < box.last_update_seconds < 30.0
+    assert box.over_budget is False
+
+
+def test_rejected_configuration_shows_one_line_message_not_traceback():
+    draw = RecordingDraw()
+    slider = widgets.FloatSlider(value=0.5, min=0.1, max=1.5, step=0.1, description="load ρ")
+    box = explorer(draw, {"load": slider})
+    slider.value = 1.2
+    assert draw.calls[-1]["load"] == pytest.approx(1.2)
+    output = only_output(box)
+    assert "image/png" not in output["data"]
+    text = output["data"]["text/plain"]
+    assert text.startswith(ERROR_PREFIX) and "rho must be < 1" in text
+    assert "\n" not in text and "Traceback" not in text
+    assert "mqlb-explorer-error" in output["data"]["text/html"]
+    assert box.last_error.startswith("rho must be < 1")
+    assert slider.description == "load ρ"  # a given widget keeps its label
+
+
+def test_recovers_after_a_rejected_configuration():
+    box = explorer(RecordingDraw(), {"load": widgets.FloatSlider(value=0.5, min=0.1, max=1.5)})
+    box.controls["load"].value = 1.2
+    box.controls["load"].value = 0.7
+    assert png_of(only_output(box)).startswith(PNG_MAGIC)
+    assert box.last_error is None
+
+
+def test_type_error_is_also_shown_as_a_message():
+    def draw(servers=4):
+        raise TypeError(f"servers must be an int,\n got {servers!r}")
+
+    box = explorer(draw, {"servers": (1, 8)})
+    text = only_output(box)["data"]["text/plain"]
+    assert text == ERROR_PREFIX + "servers must be an int, got 4"
+
+
+def test_other_exceptions_propagate():
+    calls = []
+
+    def draw(load=0.5):
+        calls.append(load)
+        if load > 0.6:
+            raise RuntimeError("a bug in the engine")
+        return plt.figure()
+
+    box = explorer(draw, {"load": (0.1, 0.9, 0.1)})
+    with pytest.raises(RuntimeError, match="a bug in the engine"):
+        box.controls["load"].value = 0.8
+
+
+def test_draw_must_return_a_figure():
+    with pytest.raises(TypeError, match="must return a matplotlib Figure"):
+        explorer(lambda load=0.5: None, {"load": (0.1, 0.9)})
+
+
+def test_figures_are_closed_after_each_update():
+    open_before = set(plt.get_fignums())
+    draw = RecordingDraw()
+    box = explorer(draw, {"servers": (1, 16)})
+    for servers in range(2, 12):
+        box.controls["servers"].value = servers
+    box.controls["servers"].value = 3
+    assert set(plt.get_fignums()) == open_before
+
+
+def test_figures_are_closed_even_when_draw_fails_half_way():
+    open_before = set(plt.get_fignums())
+
+    def draw(load=0.5):
+        plt.subplots()
+        raise ValueError("load too high")
+
+    explorer(draw, {"load": (0.1, 0.9)})
+    assert set(plt.get_fignums()) == open_before
+
+
+def test_abbreviations_become_widgets_that_update_on_release():
+    def draw(load=0.5, servers=4, policy="random", pooled=True):
+        return plt.figure()
+
+    box = explorer(
+        draw,
+        {"load": (0.1, 0.9, 0.1), "servers": (1, 16), "policy": ["random", "round_robin"],
+         "pooled": True},
+    )
+    assert isinstance(box.controls["load"], widgets.FloatSlider)
+    assert isinstance(box.controls["servers"], widgets.IntSlider)
+    assert isinstance(box.controls["policy"], widgets.Dropdown)
+    assert isinstance(box.controls["pooled"], widgets.Checkbox)
+    assert box.controls["load"].continuous_update is False
+    assert box.controls["servers"].description == "servers"
+    assert box.controls["policy"].value == "random"
+
+
+def test_fixed_values_are_passed_without_a_control():
+    draw = RecordingDraw()
+    box = explorer(draw, {"servers": (1, 16), "label": widgets.fixed("lb")})
+    assert set(box.controls) == {"servers"}
+    assert draw.calls[-1]["label"] == "lb"
+    box.controls["servers"].value = 2
+    assert draw.calls[-1] == dict(load=0.5, servers=2, label="lb")
+
+
+def test_over_budget_update_gets_a_note():
+    def draw(load=0.5):
+        import time
+
+        time.sleep(0.02)
+        return plt.figure()
+
+    box = explorer(draw, {"load": (0.1, 0.9)}, max_seconds=0.001)
+    assert box.over_budget is True
+    figure, note = box.output.outputs
+    assert "image/png" in figure["data"]
+    assert "took" in note["data"]["text/plain"]
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, words",
+    [
+        (("not callable", {}), {}, TypeError, "draw"),
+        ((RecordingDraw(), [("load", (0, 1))]), {}, TypeError, "controls"),
+        ((RecordingDraw(), {"lod": (0.1, 0.9)}), {}, ValueError, "lod"),
+        ((RecordingDraw(), {"load": object()}), {}, TypeError, "'load'"),
+        ((RecordingDraw(), {}), {"max_seconds": 0}, ValueError, "max_seconds"),
+        ((RecordingDraw(), {}), {"max_seconds": "1"}, TypeError, "max_seconds"),
+    ],
+)
+def test_invalid_arguments_are_rejected(args, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        explorer(*args, **kwargs)
+
+
+def test_works_under_the_book_style():
+    with plt.style.context(plotting.BOOK_RC):
+        box = explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
+    assert png_of(only_output(box)).startswith(PNG_MAGIC)
+
+
+def test_explorer_state_serialises_for_a_static_snapshot():
+    box = explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
+    state = box.output.get_state()
+    assert state["outputs"][0]["data"]["image/png"]
+
+
+# --- plotting helper -------------------------------------------------------
+
+
+def test_decorate_labels_and_adds_legend_only_when_labelled():
+    fig, (left, right) = plt.subplots(1, 2)
+    left.plot([0, 1], [0, 1], label="mq", color=plotting.COLOURS["mq"])
+    right.plot([0, 1], [1, 0])
+    assert plotting.decorate(left, xlabel="load ρ", ylabel="mean response (s)", title="t") is left
+    plotting.decorate(right, xlabel="x")
+    assert left.get_xlabel() == "load ρ" and left.get_title() == "t"
+    assert left.get_legend() is not None and right.get_legend() is None
+    plt.close(fig)
+
+
+def test_book_style_has_a_colour_for_every_architecture():
+    assert set(plotting.COLOURS) >= {"lb", "lb_queue", "mq", "hybrid", "theory", "simulated"}
+    assert len(set(plotting.COLOURS.values())) == len(plotting.COLOURS)
+    with plt.style.context(plotting.BOOK_RC):
+        fig = plt.figure()
+        assert tuple(fig.get_size_inches()) == plotting.FIGSIZE
+        plt.close(fig)
