@@ -22,6 +22,7 @@ Modelling choices, stated once:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -102,10 +103,10 @@ def _systems(mqlb, cal: dict, kind: str, params: dict, budget_mb=None, restart_s
         "nginx_push": mqlb.LoadBalancer([uncapped] * servers, policy="round_robin", latency=lat),
         "nginx_max_conns": mqlb.LoadBalancer([capped] * servers, policy="round_robin",
                                              max_conns=slots, on_full="reject", latency=lat),
-        # mqlb drops a queued request whose client has gone (HAProxy does that only
-        # with `option abortonclose`): the same model for both lab variants
+        # By default HAProxy still forwards a queued request whose client has gone;
+        # with `option abortonclose` it drops it. mqlb models both.
         "haproxy_queue": haproxy,
-        "haproxy_queue_abortonclose": haproxy,
+        "haproxy_queue_abortonclose": dataclasses.replace(haproxy, abort_on_close=True),
         "rabbitmq_prefetch1": mq,
     }
 
@@ -171,24 +172,19 @@ def compare(record: dict) -> list[dict]:
 
 
 def kill_row(mqlb, cal: dict, k: dict) -> dict:
-    """The killed consumer, in mqlb. The model has no "kill at time t"; a crash
-    comes from memory. So every job that is still queued at the moment of the
-    kill carries 1 MB, and the first consumer has room for none: it dies at the
-    first such job it starts (at about the lab's kill time) and never comes back;
-    the others have room. The dying consumer's message goes back to the queue."""
+    """The killed consumer, in mqlb: the first consumer is killed at the lab's
+    kill time (an injected failure) and never comes back; its unacked message
+    goes back to the queue."""
     p = k["params"]
     n, size = p["n"], p["ms"] / 1000
     kill_at = k["killed"]["after_s"] - (k.get("first_start_s") or 0.0)
-    # jobs started before the kill: consumers x completed rounds, plus the round running
-    started = int(p["consumers"] * (np.floor(kill_at / size) + 1))
-    memory = np.where(np.arange(n) >= started, 1.0, 0.0)
-    wl = mqlb.Workload(np.zeros(n), np.full(n, size), memory, np.zeros(n, dtype=np.int16))
+    wl = mqlb.Workload(np.zeros(n), np.full(n, size), np.zeros(n), np.zeros(n, dtype=np.int16))
     broker = mqlb.Broker(publish_latency=cal["broker_publish_s"], deliver_latency=cal["broker_deliver_s"],
                          reply_latency=cal["broker_reply_s"])
-    victim = mqlb.Server(slots=1, memory_mb=0.5, restart_s=1e6)
-    others = [mqlb.Server(slots=1, memory_mb=10.0)] * (p["consumers"] - 1)
+    victim = mqlb.Server(slots=1, restart_s=1e6)
+    others = [mqlb.Server(slots=1)] * (p["consumers"] - 1)
     mq = mqlb.MessageQueue(consumers=[victim, *others], prefetch=p["prefetch"], broker=broker)
-    sim = mqlb.simulate(mq, wl, seed=1)
+    sim = mqlb.simulate(mq, wl, seed=1, failures=[(kill_at, 0)])
     s = sim.summary()
     done = sim.records["done"]
     return {

@@ -319,6 +319,7 @@ class MessageQueueRun:
     def _deliver(self, c, task) -> None:
         c.unacked += 1
         task.deliveries += 1
+        self.run.deliveries[task.rec] += 1
         task.ready_at = self.env.now + self.timing.deliver_latency
         c.node.accept(task)
 

@@ -19,7 +19,9 @@ end        time the client learned the outcome (s): the answer, the rejection,
            the loss, or its own timeout; NaN while ``in_system``
 server     server or consumer index that served it last (-1 if none)
 attempts   times the client sent the job (1 + retries)
-starts     times any server started work on it (> attempts: redelivered)
+starts     times any server started work on it (> attempts: work repeated)
+deliveries times a broker delivered it to a consumer (0 behind a load balancer;
+           > 1: redelivered after a consumer crash)
 outcome    index into ``OUTCOMES``
 work       seconds of work (at speed 1) servers spent on it, all attempts
            together, including work lost in crashes or done for nobody
@@ -48,7 +50,7 @@ COMPLETED, REJECTED, TIMED_OUT, LOST, DEAD_LETTERED, IN_SYSTEM = range(len(OUTCO
 RECORD_DTYPE = np.dtype([
     ("id", np.int64), ("kind", np.int16), ("queue", np.int16), ("size", np.float64),
     ("arrival", np.float64), ("start", np.float64), ("done", np.float64), ("end", np.float64),
-    ("server", np.int32), ("attempts", np.int32), ("starts", np.int32),
+    ("server", np.int32), ("attempts", np.int32), ("starts", np.int32), ("deliveries", np.int32),
     ("outcome", np.int8), ("work", np.float64),
 ])
 
@@ -109,7 +111,7 @@ class Summary:
     utilisation: float       # work done / (capacity × span)
     work: float              # server work spent, all attempts (s at speed 1)
     wasted_work: float       # work that produced no completed answer (s at speed 1)
-    redelivered: int         # jobs started more than once
+    redelivered: int         # messages a broker delivered more than once
 
     @property
     def success_rate(self) -> float:
@@ -148,7 +150,7 @@ def summarise(records: np.ndarray, capacity: float) -> Summary:
         utilisation=work / (capacity * span) if span and capacity and span > 0 else float("nan"),
         work=work,
         wasted_work=work - float(ok["size"].sum()),
-        redelivered=int((records["starts"] > 1).sum()),
+        redelivered=int((records["deliveries"] > 1).sum()),
     )
 
 

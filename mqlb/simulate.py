@@ -44,6 +44,7 @@ class _Run:
         self.server = [-1] * n
         self.attempts = [0] * n
         self.starts = [0] * n
+        self.deliveries = [0] * n
         self.outcome = [IN_SYSTEM] * n
         self.work = [0.0] * n
         self.live = [0] * n              # the attempt the client is waiting for
@@ -292,7 +293,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     records["queue"] = rec_queue
     records["size"] = run.size
     records["arrival"] = workload.arrival[rec_job]
-    for name in ("start", "done", "end", "server", "attempts", "starts", "outcome", "work"):
+    for name in ("start", "done", "end", "server", "attempts", "starts", "deliveries", "outcome", "work"):
         records[name] = getattr(run, name)
 
     nodes = net.nodes
