@@ -26,43 +26,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-MIB = 1 << 20
-CRASH_EXIT = 86
+from jobmemory import JobMemory  # a sibling module: the workers run as scripts
 
 
-class Worker:
+class Worker(JobMemory):
+    """The HTTP worker's jobs: memory and log, plus its processing slots."""
+
     def __init__(self, name: str, slots: int, budget_mb: float | None, log_path: str):
-        self.name = name
+        super().__init__(name, budget_mb, log_path)
         self.slots = threading.BoundedSemaphore(slots) if slots > 0 else None
-        self.budget_mb = budget_mb
-        self.in_flight_mb = 0.0
-        self.lock = threading.Lock()
-        self.log_file = open(log_path, "a", buffering=1)
-
-    def log(self, event: str, job_id: str, extra: str = "") -> None:
-        line = f"{time.time():.6f} {event} {job_id} {self.name}{(' ' + extra) if extra else ''}\n"
-        with self.lock:
-            self.log_file.write(line)
-
-    def hold(self, job_id: str, mb: float) -> bytearray | None:
-        buf = None
-        if mb > 0:
-            n = int(mb * MIB)
-            buf = bytearray(n)
-            buf[::4096] = b"\x01" * len(range(0, n, 4096))  # touch every page
-        with self.lock:
-            self.in_flight_mb += mb
-            over = self.budget_mb is not None and self.in_flight_mb > self.budget_mb
-            held = self.in_flight_mb
-        if over:
-            self.log("crash", job_id, f"in_flight_mb={held:.0f} budget_mb={self.budget_mb:.0f}")
-            self.log_file.flush()
-            os._exit(CRASH_EXIT)
-        return buf
-
-    def release(self, mb: float) -> None:
-        with self.lock:
-            self.in_flight_mb -= mb
 
 
 WORKER: Worker | None = None
