@@ -34,8 +34,8 @@ def _check_limits(n_jobs, duration):
 
 
 @dataclass(frozen=True)
-class Poisson(ArrivalProcess):
-    """Independent arrivals at a constant ``rate`` (jobs/s): the M in M/M/c."""
+class _SteadyRate(ArrivalProcess):
+    """Arrivals at one constant ``rate`` (jobs/s)."""
 
     rate: float
 
@@ -45,23 +45,19 @@ class Poisson(ArrivalProcess):
     @property
     def mean_rate(self) -> float:
         return self.rate
+
+
+@dataclass(frozen=True)
+class Poisson(_SteadyRate):
+    """Independent arrivals at a constant ``rate`` (jobs/s): the M in M/M/c."""
 
     def times(self, rng, n_jobs=None, duration=None):
         return _Piecewise((0.0,), (self.rate,)).times(rng, n_jobs, duration)
 
 
 @dataclass(frozen=True)
-class Constant(ArrivalProcess):
+class Constant(_SteadyRate):
     """Perfectly regular arrivals, one every 1/``rate`` seconds (first at 1/rate)."""
-
-    rate: float
-
-    def __post_init__(self):
-        object.__setattr__(self, "rate", _checks.positive("rate", self.rate))
-
-    @property
-    def mean_rate(self) -> float:
-        return self.rate
 
     def times(self, rng, n_jobs=None, duration=None):
         _check_limits(n_jobs, duration)
