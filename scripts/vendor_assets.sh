@@ -11,7 +11,7 @@ MATHJAX=mathjax@3.2.2
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="$root/book_assets/vendor"
-want="$REQUIREJS $HTML_MANAGER $MATHJAX"
+want="$REQUIREJS $HTML_MANAGER $MATHJAX fonts-with-ttf"
 
 if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$want" ]]; then
     exit 0
@@ -37,8 +37,8 @@ cp "$tmp"/requirejs-*/package/require.js "$dest/require.js"
 # embed-amd.js plus the chunks and icon fonts it loads by relative URL; no source maps.
 hm="$(echo "$tmp"/jupyter-widgets-html-manager-*/package/dist)"
 cp "$hm/embed-amd.js" "$hm"/*.embed.js "$dest/html-manager/"
-# Browsers take the first font format they support (woff2); older formats are left out.
-cp "$hm"/*.woff2 "$hm"/*.woff "$dest/html-manager/"
+# The icon fonts in every format the stylesheet names.
+cp "$hm"/*.woff2 "$hm"/*.woff "$hm"/*.ttf "$dest/html-manager/"
 
 # MathJax: the TeX-to-HTML component, its fonts, the TeX extensions it may autoload,
 # and the menu / assistive-MathML parts it loads on start.
