@@ -440,7 +440,7 @@ def exp_kill(root: Path, audit: Audit, rabbit, log=print) -> dict:
             # Kill it in the middle of a job: it holds an unacked message that it
             # started less than half a job ago, so it cannot ack before the signal.
             holding: list[str] = []
-            for _ in range(100):
+            for _ in range(600):                   # up to ~3 s: a loaded machine is slow
                 ev = _events_by_job([logs[0]])
                 now = time.time()
                 holding = [jid for jid, j in ev["jobs"].items()
