@@ -11,7 +11,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from mqlb import plotting  # noqa: E402
-from mqlb.explorer import ERROR_PREFIX, Explorer, explorer  # noqa: E402
+from mqlb.explorer import (  # noqa: E402
+    CSS_CLASS,
+    ERROR_PREFIX,
+    WIDGET_DPI,
+    Explorer,
+    explorer,
+    render_png,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -231,3 +238,107 @@ def test_book_style_has_a_colour_for_every_architecture():
         fig = plt.figure()
         assert tuple(fig.get_size_inches()) == plotting.FIGSIZE
         plt.close(fig)
+
+
+# --- rendering the widget's figure ----------------------------------------
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_widget_figure_is_drawn_once_at_full_size_under_the_book_style():
+    """One drawing pass (no measuring pass, no tight crop): the PNG is the whole
+    figure, laid out by its own (constrained) layout engine."""
+    draws = []
+    with plt.style.context(plotting.BOOK_RC):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1], label="mq")
+        plotting.decorate(ax, xlabel="load ρ", ylabel="mean response (s)", title="t")
+        fig.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+        png = render_png(fig)
+    assert png.startswith(PNG_MAGIC)
+    assert len(draws) == 1
+    width, height = plotting.FIGSIZE
+    assert png_size(png) == (round(width * 100), round(height * 100))
+    # the layout engine ran: the axes moved in from the default subplot margins
+    assert ax.get_position().x0 != pytest.approx(plt.rcParamsDefault["figure.subplot.left"])
+    plt.close(fig)
+
+
+def test_render_leaves_the_figure_as_it_was_and_caps_the_resolution():
+    fig = plt.figure(figsize=(4, 2), dpi=2 * WIDGET_DPI)
+    canvas = fig.canvas
+    png = render_png(fig)
+    assert png_size(png) == (4 * WIDGET_DPI, 2 * WIDGET_DPI)
+    assert fig.canvas is canvas and fig.dpi == 2 * WIDGET_DPI
+    plt.close(fig)
+
+
+def test_explorer_box_carries_a_css_class_for_styling_and_browser_tests():
+    box = explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
+    assert CSS_CLASS in box._dom_classes
+
+
+def two_panels(scale=1.0):
+    fig, (left, right) = plt.subplots(1, 2)
+    left.plot([0, 1], [0, scale], label="mq")
+    left.ticklabel_format(axis="y", style="plain", useOffset=False)
+    right.barh(["completed", "rejected"], [3, 1])
+    plotting.decorate(left, xlabel="time (s)", ylabel="memory in use (MB)", title="left")
+    return fig
+
+
+def test_an_explorer_reuses_its_layout_and_draws_the_same_figure_once():
+    layouts = {}
+    with plt.style.context(plotting.BOOK_RC):
+        fresh = render_png(two_panels())
+        first = render_png(two_panels(), layouts)
+        assert len(layouts) == 1 and first == fresh
+        fig = two_panels()
+        draws = []
+        fig.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+        again = render_png(fig, layouts)
+    assert again == fresh and len(draws) == 1
+    plt.close("all")
+
+
+def test_a_reused_layout_that_no_longer_fits_is_laid_out_afresh():
+    """Tick labels that grow wider (1 -> 1 000 000 000) would be cut off with the
+    old positions: the figure is laid out again and matches a fresh layout."""
+    layouts = {}
+    with plt.style.context(plotting.BOOK_RC):
+        narrow = two_panels(1.0)
+        render_png(narrow, layouts)
+        wide = two_panels(1e9)
+        render_png(wide, layouts)
+        fresh = two_panels(1e9)
+        render_png(fresh)
+    # the wide labels pushed the left axes to the right, where a fresh layout puts it
+    assert wide.axes[0].get_position().x0 > narrow.axes[0].get_position().x0 + 0.02
+    for ax, expected in zip(wide.axes, fresh.axes):
+        assert ax.get_position().bounds == pytest.approx(expected.get_position().bounds, abs=1e-3)
+    plt.close("all")
+
+
+def test_an_explorer_update_reuses_the_layout():
+    def draw(scale=1.0):
+        return two_panels(scale)
+
+    with plt.style.context(plotting.BOOK_RC):
+        box = explorer(draw, {"scale": (1.0, 3.0, 1.0)})
+        box.controls["scale"].value = 2.0
+    assert len(box._layouts) == 1
+    assert png_of(only_output(box)).startswith(PNG_MAGIC)
+
+
+def test_render_keeps_the_layout_engine_when_it_reuses_a_layout():
+    layouts = {}
+    with plt.style.context(plotting.BOOK_RC):
+        render_png(two_panels(), layouts)
+        fig = two_panels()
+        engine = fig.get_layout_engine()
+        render_png(fig, layouts)
+    assert fig.get_layout_engine() is engine
+    plt.close("all")
