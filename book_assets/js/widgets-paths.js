@@ -7,5 +7,9 @@
     return;
   }
   var base = loader.src.replace(/require\.js(\?.*)?$/, "html-manager");
-  requirejs.config({ paths: { "@jupyter-widgets/html-manager/dist": base } });
+  // Modules named "@jupyter-widgets/<package>" (the controls, base) take the
+  // same folder, so their fonts resolve there too.
+  requirejs.config({
+    paths: { "@jupyter-widgets/html-manager/dist": base, "@jupyter-widgets": base }
+  });
 })();
