@@ -15,6 +15,7 @@ Run from the repository root with the project's virtual environment:
     python bench/bench_explorers.py 02 08           # only chapters whose name starts so
     python bench/bench_explorers.py --values 3      # fewer values per control
     python bench/bench_explorers.py --check         # exit 1 if a p95 is over the target
+    python bench/bench_explorers.py --slowest 3     # and each explorer's 3 slowest updates
 
 The table gives p50, p95 and max in ms and flags a p95 over the target
 (200 ms), all wall-clock time as the reader waits. ``cpu p95`` is the p95 of
@@ -138,17 +139,18 @@ def sweep_values(control, n: int) -> list:
     return values
 
 
-def sweep(box, n: int) -> tuple[list[float], list[float], list[float], int]:
+def sweep(box, n: int) -> tuple[list[float], list[float], list[float], int, list[dict]]:
     """Move each control of ``box`` through up to ``n`` values and back, one at a time.
 
     Returns the update times (wall clock), the CPU time of this process for
     each, the part of each spent in ``draw`` (simulation and building the
-    figure; the rest is rendering the PNG), all in seconds, and the number of
-    rejected configurations.
+    figure; the rest is rendering the PNG), all in seconds, the number of
+    rejected configurations and the parameters of each update.
     """
     times: list[float] = []
     cpu_times: list[float] = []
     draw_times: list[float] = []
+    settings: list[dict] = []
     rejected = 0
     draw = box._draw
     last_draw = [0.0]
@@ -165,6 +167,7 @@ def sweep(box, n: int) -> tuple[list[float], list[float], list[float], int]:
         times.append(box.last_update_seconds)
         cpu_times.append(cpu_seconds)
         draw_times.append(last_draw[0])
+        settings.append(dict(box.last_params))
         rejected += box.last_error is not None
 
     box._draw = timed_draw
@@ -179,7 +182,7 @@ def sweep(box, n: int) -> tuple[list[float], list[float], list[float], int]:
             if box.updates > before:
                 record(time.process_time() - cpu)
     box._draw = draw
-    return times, cpu_times, draw_times, rejected
+    return times, cpu_times, draw_times, rejected, settings
 
 
 def explorer_name(box, index: int) -> str:
@@ -193,6 +196,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("chapters", nargs="*", help="chapter name prefixes, e.g. 02 08")
     parser.add_argument("--values", type=int, default=4, help="values per control (default 4)")
+    parser.add_argument("--slowest", type=int, default=0, metavar="N",
+                        help="also list each explorer's N slowest updates with their settings")
     parser.add_argument("--check", action="store_true", help=f"exit 1 if a p95 is over {TARGET_MS:.0f} ms")
     args = parser.parse_args(argv)
 
@@ -206,11 +211,14 @@ def main(argv=None) -> int:
         boxes, seconds = run_chapter(path)
         print(f"{path.name}: ran in {seconds:.1f} s, {len(boxes)} explorer(s)", flush=True)
         for index, box in enumerate(boxes):
-            times, cpu_times, draw_times, rejected = sweep(box, args.values)
+            times, cpu_times, draw_times, rejected, settings = sweep(box, args.values)
             plt.close("all")
             ms = 1000 * np.asarray(times)
             cpu_ms = 1000 * np.asarray(cpu_times)
             draw_ms = 1000 * np.asarray(draw_times)
+            for i in np.argsort(-ms)[:args.slowest]:
+                changed = {k: v for k, v in settings[i].items() if box.controls.get(k) is not None}
+                print(f"  {ms[i]:5.0f} ms (draw {draw_ms[i]:.0f}): {changed}")
             if len(ms):
                 p50, p95 = np.percentile(ms, [50, 95])
                 stats = (p50, p95, ms.max(), np.percentile(cpu_ms, 95), np.median(draw_ms),

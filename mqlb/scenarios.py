@@ -132,7 +132,7 @@ def architectures(*, n_servers: int = 4,
     """
     n_servers = _checks.count("n_servers", n_servers, minimum=2)
     server_memory_mb = _checks.positive("server_memory_mb", server_memory_mb)
-    restart_s = _checks.non_negative("restart_s", restart_s)
+    restart_s = _checks.positive("restart_s", restart_s)
     conns_per_server = _checks.count("conns_per_server", conns_per_server)
     api_servers = _checks.count("api_servers", api_servers)
     if api_servers >= n_servers:

@@ -10,6 +10,7 @@ message — and the server restarts ``restart_s`` seconds later, empty.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ class Server:
     slots: jobs served at once (worker threads/processes); None = unlimited.
     backlog: jobs allowed to wait beyond the slots; None = unlimited, 0 = none.
     memory_mb: memory for jobs in service (MB); exceeding it crashes the server.
-    restart_s: seconds a crashed server stays down.
+    restart_s: seconds a crashed server stays down (> 0: a server that came back
+        in no time could take the same messages again and crash forever at
+        one instant).
     discipline: "fcfs" (first come, first served on each slot) or "ps"
         (processor sharing: the jobs in service share ``speed`` equally).
     """
@@ -46,7 +49,7 @@ class Server:
         object.__setattr__(self, "slots", _checks.count("slots", self.slots, allow_none=True))
         object.__setattr__(self, "backlog", _checks.count("backlog", self.backlog, minimum=0, allow_none=True))
         object.__setattr__(self, "memory_mb", _checks.positive("memory_mb", self.memory_mb, allow_inf=True))
-        object.__setattr__(self, "restart_s", _checks.non_negative("restart_s", self.restart_s))
+        object.__setattr__(self, "restart_s", _checks.positive("restart_s", self.restart_s))
         _checks.choice("discipline", self.discipline, DISCIPLINES)
 
     @property
@@ -60,7 +63,7 @@ class Server:
 class Task:
     """One attempt at one job (record), travelling through the system."""
 
-    __slots__ = ("rec", "attempt", "size", "memory", "sent", "ready_at", "queued", "started", "remaining",
+    __slots__ = ("rec", "attempt", "size", "memory", "sent", "ready_at", "queued", "started", "finish_v",
                  "deliveries")
 
     def __init__(self, rec: int, attempt: int, size: float, memory: float, sent: float):
@@ -72,7 +75,7 @@ class Task:
         self.ready_at = 0.0       # earliest time a server may start it (delivery in transit)
         self.queued = 0.0         # time it joined a load balancer's queue
         self.started = math.nan   # time service (re)started
-        self.remaining = size     # work left (processor sharing)
+        self.finish_v = 0.0       # processor sharing: the server's virtual time when it is done
         self.deliveries = 0       # times a broker delivered it
 
 
@@ -94,13 +97,21 @@ class Node:
         self.crashes = 0
         self._ps = spec.discipline == "ps"
         if not self._ps:
+            # First come, first served: callbacks, no processes. A crash voids every
+            # timer set before it (each timer carries the epoch it was set in).
             n = spec.slots if spec.slots is not None else 0
-            self._idle: list = []
-            self._workers = [env.process(self._fcfs_worker(slot)) for slot in range(n)]
+            self._free = list(range(n - 1, -1, -1))   # free slots, next one last
+            self._slots_made = n
+            self._epoch = 0
         else:
-            self._ps_wake = None
-            self._ps_began, self._ps_rate = 0.0, 0.0   # current step: start time, work/s per job
-            self._ps_process = env.process(self._ps_loop())
+            # Processor sharing in virtual time: every job in service has received
+            # the same work, ``_v`` work-seconds, since the server started; a job
+            # admitted at virtual time v finishes when ``_v`` reaches v + its size.
+            self._v, self._v_at, self._v_rate = 0.0, 0.0, 0.0   # work-s, at time s, work-s/s per job
+            self._finishing: list = []   # heap of (finish_v, admission number, task)
+            self._admitted = 0
+            self._timer = 0              # number of the one pending finish timer; older ones are void
+            self._in_step = False
 
     # -- what owners use ------------------------------------------------------
     @property
@@ -119,34 +130,45 @@ class Node:
         """Take a job into the backlog and wake a free worker."""
         self.buffer.append(task)
         if self._ps:
-            self._ps_poke()
-        elif self._idle:
-            self._idle.pop().succeed()
-        elif self.spec.slots is None:
-            self._workers.append(self.env.process(self._fcfs_worker(len(self._workers))))
+            if not self._in_step:
+                self._ps_admit()
+        else:
+            self._fcfs_fill()
 
     # -- first come, first served on each slot -----------------------------------
-    def _fcfs_worker(self, slot: int):
-        env = self.env
-        while True:
-            while not self.buffer:
-                wake = env.event()
-                self._idle.append(wake)
-                yield wake
+    def _fcfs_fill(self) -> None:
+        """Put waiting jobs on free slots (a new slot if slots are unlimited)."""
+        while self.buffer:
+            if self._free:
+                slot = self._free.pop()
+            elif self.spec.slots is None:
+                slot, self._slots_made = self._slots_made, self._slots_made + 1
+            else:
+                return
             task = self.buffer.popleft()
             task.started = math.nan
             self.serving[slot] = task
-            try:
-                wait = task.ready_at - env.now
-                if wait > 0:                          # a message still on its way
-                    yield env.timeout(wait)
-                if not self._start(task):
-                    continue                          # this job crashed the server
-                yield env.timeout(task.size / self.speed)
-            except simpy.Interrupt:                   # the server crashed under us
-                continue
-            del self.serving[slot]
-            self._finish(task, task.size)
+            wait = task.ready_at - self.env.now
+            if wait > 0:                              # a message still on its way
+                self._after(wait, self._fcfs_begin, slot)
+            else:
+                self._fcfs_begin(slot)
+
+    def _after(self, delay: float, action, slot: int) -> None:
+        epoch = self._epoch
+        self.env.timeout(delay).callbacks.append(
+            lambda _event: action(slot) if epoch == self._epoch else None)
+
+    def _fcfs_begin(self, slot: int) -> None:
+        task = self.serving[slot]
+        if self._start(task):                         # else this job crashed the server
+            self._after(task.size / self.speed, self._fcfs_done, slot)
+
+    def _fcfs_done(self, slot: int) -> None:
+        task = self.serving.pop(slot)
+        self._free.append(slot)
+        self._finish(task, task.size)
+        self._fcfs_fill()
 
     def _start(self, task: Task) -> bool:
         task.started = self.env.now
@@ -170,42 +192,52 @@ class Node:
         self.owner.on_finish(self, task)
 
     # -- processor sharing -------------------------------------------------------
-    def _ps_poke(self):
-        if self._ps_wake is not None and not self._ps_wake.triggered:
-            self._ps_wake.succeed()
+    def _ps_advance(self) -> None:
+        now = self.env.now
+        self._v += (now - self._v_at) * self._v_rate
+        self._v_at = now
 
-    def _ps_loop(self):
-        env, limit = self.env, self.spec.slots
-        while True:
-            while self.buffer and (limit is None or len(self.serving) < limit):
-                task = self.buffer.popleft()
-                task.started = math.nan
-                self.serving[id(task)] = task
-                task.remaining = task.size
-                if not self._start(task):
-                    break
-            if not self.serving:
-                self._ps_wake = env.event()
-                yield self._ps_wake
-                continue
-            rate = self.speed / len(self.serving)
-            first = min(self.serving.values(), key=lambda t: t.remaining)
-            began = self._ps_began = env.now
-            self._ps_rate = rate
-            timer = env.timeout(first.remaining / rate)
-            self._ps_wake = env.event()
-            yield timer | self._ps_wake
-            self._ps_rate = 0.0
-            if not self.serving:
-                continue                          # crashed during the step
-            progress = (env.now - began) * rate
-            if timer.processed:
-                first.remaining = 0.0             # exact, whatever the clock's rounding
-            for key, task in list(self.serving.items()):
-                task.remaining -= progress
-                if task.remaining <= 1e-9 * task.size:
-                    del self.serving[key]
-                    self._finish(task, task.size)
+    def _ps_admit(self) -> None:
+        """Start what the slots allow, then time the next finish."""
+        limit = self.spec.slots
+        self._ps_advance()
+        while self.buffer and self.up and (limit is None or len(self.serving) < limit):
+            task = self.buffer.popleft()
+            task.started = math.nan
+            self.serving[id(task)] = task
+            task.finish_v = self._v + task.size
+            self._admitted += 1
+            heapq.heappush(self._finishing, (task.finish_v, self._admitted, task))
+            if not self._start(task):
+                return                                 # this job crashed the server
+        self._ps_schedule()
+
+    def _ps_schedule(self) -> None:
+        self._timer += 1
+        if not self.serving:
+            self._v_rate = 0.0
+            return
+        self._v_rate = self.speed / len(self.serving)
+        delay = (self._finishing[0][0] - self._v) / self._v_rate
+        timer, number = self.env.timeout(max(delay, 0.0)), self._timer
+        timer.callbacks.append(lambda _event: self._ps_step(number))
+
+    def _ps_step(self, number: int) -> None:
+        """The job the timer was set for is done, with any that finish with it."""
+        if number != self._timer:
+            return                                     # the set of jobs changed since
+        self._ps_advance()
+        self._in_step = True
+        finishing = self._finishing
+        first = True
+        while finishing and (first or finishing[0][0] - self._v <= 1e-9 * finishing[0][2].size):
+            first = False
+            task = heapq.heappop(finishing)[2]
+            del self.serving[id(task)]
+            self._finish(task, task.size)
+        self._in_step = False
+        if self.up:
+            self._ps_admit()
 
     # -- crash and restart --------------------------------------------------------
     def _crash(self):
@@ -215,24 +247,24 @@ class Node:
         self.run.crashed(self)
         held = []
         # Work done so far on the jobs in service is lost with them.
-        for key, task in list(self.serving.items()):
+        for task in self.serving.values():
             if not math.isnan(task.started):
                 if self._ps:
-                    done = task.size - task.remaining + (env.now - self._ps_began) * self._ps_rate
+                    done = task.size - (task.finish_v - self._v - (env.now - self._v_at) * self._v_rate)
                 else:
                     done = (env.now - task.started) * self.speed
                 self.run.add_work(task, min(max(done, 0.0), task.size))
             held.append(task)
-            if not self._ps:
-                worker = self._workers[key]
-                if worker is not env.active_process:
-                    worker.interrupt("crash")
         held.extend(self.buffer)
         self.serving.clear()
         self.buffer.clear()
         self.memory = 0.0
-        if self._ps and self._ps_process is not env.active_process:
-            self._ps_poke()
+        if self._ps:
+            self._finishing.clear()
+            self._ps_schedule()                   # no job left: no finish to wait for
+        else:
+            self._epoch += 1
+            self._free = list(range(self._slots_made - 1, -1, -1))
         self.owner.on_crash(self, held)
         env.timeout(self.spec.restart_s).callbacks.append(self._restart)
 

@@ -16,6 +16,10 @@ Two things live here:
    pass by running less than it should.  Cells marked ``NBVAL_SKIP`` are deliberate
    and stay skipped.
 
+3. Reproducible property tests in CI.  With ``CI`` set, hypothesis draws the same
+   examples on every run (``derandomize``), so a CI verdict never depends on luck;
+   on a developer's machine it explores new examples each run.
+
 The plugin is registered globally from ``pytest_configure`` because a conftest's
 own hooks only apply to files below its folder, and the chapters are not below
 ``tests/``.  Run ``pytest`` from the repository root (``make test`` does).
@@ -29,6 +33,11 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS_DIR = REPO_ROOT / "chapters"

@@ -18,7 +18,7 @@ servers = st.builds(
     slots=st.sampled_from([1, 2, 3, None]),
     backlog=st.sampled_from([None, 0, 1, 5]),
     memory_mb=st.sampled_from([math.inf, 100.0, 250.0]),
-    restart_s=st.sampled_from([0.0, 0.5, 3.0]),
+    restart_s=st.sampled_from([0.01, 0.5, 3.0]),
     discipline=st.sampled_from(["fcfs", "ps"]),
 )
 
