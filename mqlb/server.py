@@ -90,7 +90,7 @@ class Node:
         self.speed = spec.speed
         self.up = True
         self.buffer: deque[Task] = deque()   # accepted, not in service
-        self.serving: dict[int, Task] = {}   # slot -> task (FCFS), or position -> task (PS)
+        self.serving: dict[int, Task] = {}   # slot -> task (FCFS), or id(task) -> task (PS)
         self.memory = 0.0
         self.max_in_service = 0
         self.max_memory = 0.0
@@ -127,7 +127,7 @@ class Node:
         return self.held < slots + backlog
 
     def accept(self, task: Task) -> None:
-        """Take a job into the backlog and wake a free worker."""
+        """Take a job into the backlog; it starts at once if a slot is free."""
         self.buffer.append(task)
         if self._ps:
             if not self._in_step:
