@@ -41,14 +41,15 @@ import base64
 import gc
 import html
 import inspect
-import io
 import math
+import struct
 import time
+import zlib
 from collections.abc import Callable, Mapping
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import matplotlib.image
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine, TightLayoutEngine
@@ -284,15 +285,33 @@ def render_png(figure: Figure, layouts: dict | None = None) -> bytes:
             figure.set_dpi(WIDGET_DPI)
         canvas = _ReusingCanvas(figure)
         _paint(figure, canvas, layouts)
-        buffer = io.BytesIO()
-        # Fast zlib level: a few per cent larger than the default, a third quicker.
-        matplotlib.image.imsave(buffer, canvas.buffer_rgba(), format="png", origin="upper",
-                                dpi=figure.dpi, pil_kwargs={"compress_level": 1})
+        png = _encode_png(np.asarray(canvas.buffer_rgba()))
     finally:
         figure.set_canvas(own_canvas)
         if figure.dpi != own_dpi:
             figure.set_dpi(own_dpi)
-    return buffer.getvalue()
+    return png
+
+
+def _encode_png(rgba: np.ndarray) -> bytes:
+    """An RGBA image (rows, columns, 4 uint8) as PNG bytes.
+
+    Written directly rather than through Pillow: Pillow tries every PNG row
+    filter on every row, which costs four times as long as compressing the
+    unfiltered rows with zlib's fastest level, for an image of about the same
+    size (a plot is mostly flat colour, which compresses well unfiltered).
+    """
+    height, width, _ = rgba.shape
+    rows = np.empty((height, 1 + 4 * width), dtype=np.uint8)
+    rows[:, 0] = 0                                   # filter type of each row: none
+    rows[:, 1:] = rgba.reshape(height, 4 * width)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)   # 8-bit RGBA, not interlaced
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
 
 
 class _ReusingCanvas(FigureCanvasAgg):
