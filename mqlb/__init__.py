@@ -24,7 +24,7 @@ from .messagequeue import EXCHANGES, Broker, MessageQueue, Queue
 from .result import OUTCOMES, RECORD_DTYPE, Result, Summary, Timeline
 from .server import Server
 from .simulate import simulate
-from .sweep import grid_points, sweep
+from .sweep import grid_points, shared_pool, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
 
 __all__ = [
@@ -35,6 +35,6 @@ __all__ = [
     "EXCHANGES", "Broker", "MessageQueue", "Queue",
     "OUTCOMES", "RECORD_DTYPE", "Result", "Summary", "Timeline",
     "Server",
-    "simulate", "grid_points", "sweep",
+    "simulate", "grid_points", "shared_pool", "simulate_each", "sweep",
     "JobClass", "Workload", "make_workload",
 ]

@@ -121,35 +121,34 @@ class Summary:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _percentile(x, q):
-    return float(np.percentile(x, q)) if len(x) else float("nan")
-
-
 def summarise(records: np.ndarray, capacity: float) -> Summary:
     """Summary of ``records`` (any subset of a result's records)."""
-    counts = np.bincount(records["outcome"], minlength=len(OUTCOMES))
-    ok = records[records["outcome"] == COMPLETED]
-    response = ok["end"] - ok["arrival"]
-    ends = records["end"][np.isfinite(records["end"])]
-    span = float(ends.max() - records["arrival"].min()) if len(ends) else float("nan")
+    outcome, arrival, end = records["outcome"], records["arrival"], records["end"]
+    counts = np.bincount(outcome, minlength=len(OUTCOMES))
+    ok = outcome == COMPLETED
+    n_ok = int(counts[COMPLETED])
+    response = end[ok] - arrival[ok]
+    ends = end[np.isfinite(end)]
+    span = float(ends.max() - arrival.min()) if len(ends) else float("nan")
     served = int(np.isfinite(records["done"]).sum())
     work = float(records["work"].sum())
     rate = (lambda k: k / span) if span and span > 0 else (lambda k: float("nan"))
+    p50, p95, p99 = np.percentile(response, [50, 95, 99]).tolist() if n_ok else [float("nan")] * 3
     return Summary(
         jobs=len(records),
         **{name: int(counts[i]) for i, name in enumerate(OUTCOMES)},
         span=span,
         throughput=rate(served),
-        goodput=rate(len(ok)),
-        mean_response=float(response.mean()) if len(ok) else float("nan"),
-        p50_response=_percentile(response, 50),
-        p95_response=_percentile(response, 95),
-        p99_response=_percentile(response, 99),
-        max_response=float(response.max()) if len(ok) else float("nan"),
-        mean_wait=float((ok["start"] - ok["arrival"]).mean()) if len(ok) else float("nan"),
+        goodput=rate(n_ok),
+        mean_response=float(response.mean()) if n_ok else float("nan"),
+        p50_response=p50,
+        p95_response=p95,
+        p99_response=p99,
+        max_response=float(response.max()) if n_ok else float("nan"),
+        mean_wait=float((records["start"][ok] - arrival[ok]).mean()) if n_ok else float("nan"),
         utilisation=work / (capacity * span) if span and capacity and span > 0 else float("nan"),
         work=work,
-        wasted_work=work - float(ok["size"].sum()),
+        wasted_work=work - float(records["size"][ok].sum()),
         redelivered=int((records["deliveries"] > 1).sum()),
     )
 

@@ -1,8 +1,8 @@
-"""Parameter sweeps: run one scenario function over a grid, in parallel.
+"""Running simulations in parallel: parameter sweeps, and several systems on one workload.
 
 Any ``concurrent.futures.Executor`` works — the default process pool, a thread
 pool, or a Dask ``distributed`` cluster's ``client.get_executor()`` — and the
-results always come back in grid order, so a sweep is as reproducible as the
+results always come back in order, so a parallel run is as reproducible as the
 runs it is made of.
 """
 
@@ -12,7 +12,12 @@ import itertools
 import multiprocessing
 import os
 import pickle
+from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+
+from .simulate import simulate
+
+_shared: ProcessPoolExecutor | None = None
 
 
 def grid_points(grid) -> list:
@@ -45,10 +50,9 @@ def sweep(fn, grid, *, executor: Executor | None = None, progress: bool = True, 
             pickle.dumps(fn)
         except Exception as exc:
             raise TypeError(f"fn must be a module-level function so worker processes can run it, got {fn!r}") from exc
-        context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-        executor = ProcessPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(points))), mp_context=context)
-    elif not isinstance(executor, Executor) and not hasattr(executor, "submit"):
-        raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+        executor = _process_pool(min(os.cpu_count() or 1, len(points)))
+    else:
+        _check_executor(executor)
     try:
         futures = [executor.submit(fn, **p) for p in points]
         bar = None
@@ -64,3 +68,49 @@ def sweep(fn, grid, *, executor: Executor | None = None, progress: bool = True, 
     finally:
         if own:
             executor.shutdown()
+
+
+def simulate_each(systems: Mapping, workload, *, executor: Executor | None = None, **options) -> dict:
+    """Run every system of ``systems`` (a dict name -> system) on the same
+    ``workload``; return a dict name -> :class:`Result`, in the same order.
+
+    options: passed to :func:`simulate` (``client``, ``seed``, ``until``,
+        ``sample_every``, ``failures``), the same for every system.
+    executor: run the systems side by side there, e.g. :func:`shared_pool`;
+        by default one after the other in this process. The results are the
+        same either way, bit for bit.
+    """
+    if not isinstance(systems, Mapping):
+        raise TypeError(f"systems must be a dict of name -> system, got {type(systems).__name__}")
+    if executor is None:
+        return {name: simulate(system, workload, **options) for name, system in systems.items()}
+    _check_executor(executor)
+    futures = {name: executor.submit(simulate, system, workload, **options) for name, system in systems.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def shared_pool() -> Executor:
+    """A process pool with one worker per core, started on first use and kept
+    for the session.
+
+    For interactive figures that run a few simulations per update: starting
+    worker processes costs far more than handing them a simulation, so an
+    update must not start a pool of its own. Hand it module-level functions
+    (such as :func:`simulate`): with the fork start method the workers know
+    only what existed when they were started.
+    """
+    global _shared
+    if _shared is None or getattr(_shared, "_broken", False):
+        _shared = _process_pool(os.cpu_count() or 1)
+    return _shared
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool; forked workers where the platform can fork (quick to start)."""
+    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
+
+
+def _check_executor(executor) -> None:
+    if not isinstance(executor, Executor) and not hasattr(executor, "submit"):
+        raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")

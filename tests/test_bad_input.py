@@ -8,7 +8,7 @@ import pytest
 
 import mqlb
 from mqlb import (Broker, Client, Hybrid, JobClass, LoadBalancer, MessageQueue, Queue, Server, make_workload,
-                  simulate, sweep)
+                  simulate, simulate_each, sweep)
 
 S = Server()
 WL = make_workload(mqlb.Poisson(1.0), mqlb.Exponential(1.0), n_jobs=10, seed=1)
@@ -104,6 +104,9 @@ CASES = [
     (sweep, dict(fn=len, grid={"x": 3}), TypeError, ["grid['x']", "3", "list"]),
     (sweep, dict(fn=lambda x: x, grid={"x": [1]}), TypeError, ["fn", "module-level"]),
     (sweep, dict(fn=len, grid="abc"), TypeError, ["grid", "dict of lists"]),
+    (simulate_each, dict(systems=[LoadBalancer([S])], workload=WL), TypeError, ["systems", "list", "dict"]),
+    (simulate_each, dict(systems={"lb": LoadBalancer([S])}, workload=WL, executor="pool"), TypeError,
+     ["executor", "'pool'", "Executor"]),
 ]
 
 
