@@ -249,26 +249,25 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         env.timeout(when).callbacks.append(lambda _e, node=net.nodes[server]: node.kill())
     run.check_finished()
 
-    first_rec = np.searchsorted(rec_job, np.arange(len(workload) + 1)).tolist()
+    # Records are in job order (a job's copies, one per queue it is routed to, side by side).
+    times = workload.arrival[rec_job].tolist()
     unroutable = (rec_queue < 0).tolist()
-
-    times = workload.arrival.tolist()
-    next_job = 0
+    n_recs, next_rec = len(times), 0
 
     def arrive(_event):
-        """Send every job arriving now, then wait for the next arrival."""
-        nonlocal next_job
-        job, now = next_job, times[next_job]
-        while job < len(times) and times[job] == now:
-            for rec in range(first_rec[job], first_rec[job + 1]):
-                if unroutable[rec]:
-                    run.unroutable(rec)
-                else:
-                    run.arrive(rec)
-            job += 1
-        next_job = job
-        if job < len(times):
-            env.timeout(max(times[job] - env.now, 0.0)).callbacks.append(arrive)
+        """Send every record arriving now, then wait for the next arrival."""
+        nonlocal next_rec
+        rec = next_rec
+        now = times[rec]
+        while rec < n_recs and times[rec] == now:
+            if unroutable[rec]:
+                run.unroutable(rec)
+            else:
+                run.arrive(rec)
+            rec += 1
+        next_rec = rec
+        if rec < n_recs:
+            env.timeout(max(times[rec] - env.now, 0.0)).callbacks.append(arrive)
 
     samples: list = []
 
@@ -280,7 +279,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
                             [n.memory for n in nodes], [n.up for n in nodes], run.in_system))
             yield env.timeout(sample_every)
 
-    if times:
+    if n_recs:
         env.timeout(times[0]).callbacks.append(arrive)
     env.process(sampler())
     horizon = env.timeout(until if until is not None else _safety_horizon(system, workload, client, net.specs))
