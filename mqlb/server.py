@@ -110,7 +110,7 @@ class Node:
             self._v, self._v_at, self._v_rate = 0.0, 0.0, 0.0   # work-s, at time s, work-s/s per job
             self._finishing: list = []   # heap of (finish_v, admission number, task)
             self._admitted = 0
-            self._timer = 0              # number of the one pending finish timer; older ones are void
+            self._pending = None         # the one finish timer that counts; earlier ones are void
             self._in_step = False
 
     # -- what owners use ------------------------------------------------------
@@ -193,48 +193,50 @@ class Node:
 
     # -- processor sharing -------------------------------------------------------
     def _ps_advance(self) -> None:
+        """Bring the virtual time up to now."""
         now = self.env.now
         self._v += (now - self._v_at) * self._v_rate
         self._v_at = now
 
     def _ps_admit(self) -> None:
         """Start what the slots allow, then time the next finish."""
-        limit = self.spec.slots
         self._ps_advance()
-        while self.buffer and self.up and (limit is None or len(self.serving) < limit):
-            task = self.buffer.popleft()
-            task.started = math.nan
-            self.serving[id(task)] = task
+        buffer, serving, finishing, limit = self.buffer, self.serving, self._finishing, self.spec.slots
+        while buffer and self.up and (limit is None or len(serving) < limit):
+            task = buffer.popleft()
+            serving[id(task)] = task
             task.finish_v = self._v + task.size
             self._admitted += 1
-            heapq.heappush(self._finishing, (task.finish_v, self._admitted, task))
+            heapq.heappush(finishing, (task.finish_v, self._admitted, task))
             if not self._start(task):
                 return                                 # this job crashed the server
         self._ps_schedule()
 
     def _ps_schedule(self) -> None:
-        self._timer += 1
-        if not self.serving:
-            self._v_rate = 0.0
+        """Set a timer for the next finish (or none); any earlier timer is void."""
+        n = len(self.serving)
+        if not n:
+            self._v_rate, self._pending = 0.0, None
             return
-        self._v_rate = self.speed / len(self.serving)
-        delay = (self._finishing[0][0] - self._v) / self._v_rate
-        timer, number = self.env.timeout(max(delay, 0.0)), self._timer
-        timer.callbacks.append(lambda _event: self._ps_step(number))
+        self._v_rate = rate = self.speed / n
+        delay = (self._finishing[0][0] - self._v) / rate
+        self._pending = timer = self.env.timeout(delay if delay > 0.0 else 0.0)
+        timer.callbacks.append(self._ps_step)
 
-    def _ps_step(self, number: int) -> None:
+    def _ps_step(self, timer) -> None:
         """The job the timer was set for is done, with any that finish with it."""
-        if number != self._timer:
+        if timer is not self._pending:
             return                                     # the set of jobs changed since
         self._ps_advance()
         self._in_step = True
-        finishing = self._finishing
-        first = True
-        while finishing and (first or finishing[0][0] - self._v <= 1e-9 * finishing[0][2].size):
-            first = False
-            task = heapq.heappop(finishing)[2]
-            del self.serving[id(task)]
+        finishing, serving, v = self._finishing, self.serving, self._v
+        task = heapq.heappop(finishing)[2]
+        while True:
+            del serving[id(task)]
             self._finish(task, task.size)
+            if not finishing or finishing[0][0] - v > 1e-9 * finishing[0][2].size:
+                break
+            task = heapq.heappop(finishing)[2]
         self._in_step = False
         if self.up:
             self._ps_admit()
