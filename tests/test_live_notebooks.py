@@ -18,152 +18,31 @@ without them the test skips, and in CI (``MQLB_NO_SKIP=1``) fails.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
+from live_server import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ERROR_BOX, EXPLORER, FIGURE, HOW_TO_ENABLE, ServerError,
+                         block_outside_hosts, explorer_chapters, missing, voila)
 
 from mqlb.explorer import ERROR_PREFIX
 
-ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = ROOT / "chapters"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-EXPLORER = ".mqlb-explorer"  # mqlb.explorer.CSS_CLASS
-FIGURE = ".widget-output img"  # Voila's Output widget; the static HTML's is .jupyter-widgets-output-area
-ERROR_BOX = ".mqlb-explorer-error"
 PAGE_TIMEOUT_MS = 120_000  # the kernel runs the whole chapter before the widget shows
 REDRAW_TIMEOUT_MS = 30_000
-SERVER_START_S = 60
-TEMPLATE = "mqlb-offline"
-DENIED_EXTENSIONS = ["jupyterlab-jupytext", "@voila-dashboards/jupyterlab-preview"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-HOW_TO_ENABLE = (
-    "install Debian chromium (apt-get install chromium) and the test requirements "
-    "(pip install -r requirements-test.txt: playwright, voila)"
-)
-
-
-def explorer_chapters() -> list[Path]:
-    return sorted(p for p in CHAPTERS.glob("*.md") if "explorer(" in p.read_text(encoding="utf-8"))
-
-
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} is missing"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    try:
-        import voila  # noqa: F401
-    except ImportError:
-        return "voila is not installed"
-    return None
-
-
-def _offline_template(jupyter_path: Path) -> Path:
-    """A copy of Voila's ``lab`` page template without its two Font Awesome
-    stylesheet links to a CDN (Voila bundles the fonts anyway), so that the page
-    asks nothing of an outside host. Returns the folder to add to JUPYTER_PATH."""
-    from jupyter_core.paths import jupyter_path as search_path
-
-    for root in search_path("voila", "templates", "lab"):
-        source = Path(root) / "index.html.j2"
-        if source.is_file():
-            break
-    else:
-        pytest.fail("Voila's lab template (voila/templates/lab/index.html.j2) was not found")
-    target = jupyter_path / "voila" / "templates" / TEMPLATE
-    target.mkdir(parents=True)
-    (target / "conf.json").write_text('{"base_template": "lab"}\n', encoding="utf-8")
-    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if "cdn.jsdelivr.net" not in line]
-    assert len(lines) - len(kept) == 2, "Voila's lab template changed: check its CDN links"
-    (target / "index.html.j2").write_text("".join(kept), encoding="utf-8")
-    return jupyter_path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server we started: SIGTERM (it shuts its kernels down), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def voila_url(tmp_path_factory):
-    """One Voila server for all chapters; yields its base URL and stops it afterwards."""
-    missing = _missing()
-    if missing:
-        pytest.skip(f"{missing}; to run the live notebook test, {HOW_TO_ENABLE}")
-    import jupytext
-
-    folder = tmp_path_factory.mktemp("live-notebooks")
-    for chapter in explorer_chapters():
-        nb = jupytext.read(chapter, fmt="md:myst")
-        jupytext.write(nb, folder / f"{chapter.stem}.ipynb", fmt="ipynb")
-
-    jupyter_path = _offline_template(folder / "share" / "jupyter")
-
-    port = _free_port()
-    log = folder / "voila.log"
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # kernel = this Python
-    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), env.get("JUPYTER_PATH")]))
-    env.pop("MPLBACKEND", None)
-    command = [
-        sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-        f"--Voila.root_dir={folder}", "--show_tracebacks=True", f"--template={TEMPLATE}",
-    ]
-    # JupyterLab extensions built for a newer JupyterLab than Voila's front end
-    # break its start-up (jupytext's) or are of no use here (Voila's lab preview).
-    command += [f"--VoilaConfiguration.extension_denylist={name}" for name in DENIED_EXTENSIONS]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    """One Voila server for all chapters; yields its base URL and log and stops it afterwards."""
+    absent = missing()
+    if absent:
+        pytest.skip(f"{absent}; to run the live notebook test, {HOW_TO_ENABLE}")
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"Voila exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"Voila did not answer on {url} in {SERVER_START_S} s:\n"
-                            f"{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.3)
-        yield url, log
-    finally:
-        _stop(process)
+        with voila(tmp_path_factory.mktemp("live-notebooks")) as served:
+            yield served
+    except ServerError as error:
+        pytest.fail(str(error))
 
 
 class Chapters:
@@ -201,22 +80,12 @@ def chapters(voila_url):
     from playwright.sync_api import sync_playwright
 
     url, _log = voila_url
-    blocked: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1200, "height": 900})
 
-            def route(route):
-                url = route.request.url
-                host = urlparse(url).hostname
-                if url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-                    route.continue_()
-                else:
-                    blocked.append(url)
-                    route.abort()
-
-            context.route("**/*", route)
+            blocked = block_outside_hosts(context)
             pages = Chapters(context, url)
             pages.blocked = blocked
             yield pages
