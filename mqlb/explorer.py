@@ -11,7 +11,8 @@ control changes.
 ``draw`` may build a new figure on every call, or build one figure once and
 update its artists in place on every call (``set_data``, ``set_height``,
 ``relim``, ``set_title``), which is about a third quicker: a new figure costs
-its axes and five artists per tick before anything is painted. Either way
+its axes and five artists per tick before anything is painted
+(:func:`mqlb.plotting.fixed_axes` makes such a figure). Either way
 the explorer paints the figure and takes it out of pyplot's list of open
 figures, so that the notebook does not show it a second time.
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from cycler import cycler
 import matplotlib as mpl
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
-__all__ = ["BOOK_RC", "COLOURS", "FIGSIZE", "decorate", "use_book_style"]
+__all__ = ["BOOK_RC", "COLOURS", "FIGSIZE", "decorate", "fixed_axes", "use_book_style"]
 
 #: Width and height of a figure that fits the book's text column, inches.
 FIGSIZE = (7.0, 3.6)
@@ -82,3 +84,20 @@ def decorate(ax, *, xlabel=None, ylabel=None, title=None, legend=True):
         if handles:
             ax.legend(handles, labels)
     return ax
+
+
+def fixed_axes(figsize=FIGSIZE, *, left: float, right: float, bottom: float, top: float):
+    """Axes on a new figure with a fixed layout: the figure an explorer builds
+    once and updates in place. Margins are fractions of the figure.
+
+    Constrained layout measures every label before each painting; a fixed
+    layout does not. The figure is not registered with pyplot (show it by
+    returning it from a cell). Its layout engine is matplotlib's placeholder
+    rather than none: a figure without an engine falls back to the book
+    style's constrained layout after every ``savefig(bbox_inches="tight")``,
+    which is how a notebook shows a figure, and would then be laid out afresh
+    on every update.
+    """
+    fig = Figure(figsize=figsize, layout=PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
+    fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+    return fig.subplots()

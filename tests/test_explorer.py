@@ -278,6 +278,32 @@ def test_render_leaves_the_figure_as_it_was_and_caps_the_resolution():
     plt.close(fig)
 
 
+def test_fixed_axes_keep_their_layout_after_the_notebook_shows_them():
+    """An explorer's figure is shown once by the notebook (savefig with a tight
+    box) and then updated in place: it must keep its fixed layout, or every
+    later update would run constrained layout (twice the painting time)."""
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    with plt.style.context(plotting.BOOK_RC):
+        ax = plotting.fixed_axes((4, 3), left=0.2, right=0.9, bottom=0.2, top=0.85)
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("a title")
+        fig = ax.figure
+        before = ax.get_position().bounds
+        fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")     # how a notebook shows it
+        assert not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+        png = render_png(fig)
+        assert ax.get_position().bounds == pytest.approx(before)
+        assert png_size(png) == (400, 300)
+        # Why fixed_axes does not use layout="none": matplotlib gives such a
+        # figure the style's constrained layout back after a tight savefig.
+        plain = Figure(figsize=(4, 3), layout="none")
+        plain.subplots().set_title("a title")
+        plain.savefig(io.BytesIO(), format="png", bbox_inches="tight")
+        assert isinstance(plain.get_layout_engine(), ConstrainedLayoutEngine)
+
+
 def test_png_holds_exactly_the_painted_pixels():
     """The hand-written PNG encoder: a standard decoder gives back the canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
