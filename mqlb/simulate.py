@@ -157,7 +157,9 @@ class _Run:
 
     def _fail(self, rec: int, attempt: int, outcome: int, at: float) -> None:
         if attempt <= self.client.retries:
-            self.live[rec] = attempt + 1             # the old attempt is abandoned
+            self.live[rec] = attempt + 1             # the old attempt is abandoned, and with it
+            self.start[rec] = self.done[rec] = math.nan   # its times: they describe the deciding attempt
+            self.server[rec] = -1
             wait = self.client.wait_before(attempt + 1, self.rng.random())
             delay = max(at + wait - self.env.now, 0.0)
             self.env.timeout(delay).callbacks.append(lambda _e: self.send(rec, attempt + 1))

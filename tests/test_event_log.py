@@ -134,6 +134,18 @@ def test_retry_with_backoff():
     assert log(r, "start", "end", "outcome", "attempts") == [(0, 1, "completed", 1), (1.5, 2.5, "completed", 2)]
 
 
+def test_a_retried_job_reports_the_times_of_its_last_attempt():
+    """Job 0's first attempt is done at 2.9 s, but the answer (0.2 s through the
+    proxy) comes after the client's 3 s deadline; the retry sent at 3 waits for
+    job 1 and starts at 3.95, and at 6 the client gives up on it too. Its record
+    must describe that last attempt: started at 3.95, never done (not the first
+    attempt's 2.9, which would come before its start)."""
+    lb = LoadBalancer([Server()], latency=0.2)
+    r = simulate(lb, jobs([0, 2.95], [2.9, 1.0]), client=Client(timeout=3, retries=1))
+    assert log(r, "start", "done", "end", "outcome", "attempts") == [
+        (3.95, None, 6, "timed_out", 2), (2.95, 3.95, 4.15, "completed", 1)]
+
+
 def test_processor_sharing():
     """Job 0 (2 s) runs alone for 1 s, then shares the server with job 1
     (0.5 s) at half speed each: job 1 leaves at 2, job 0 at 2.5."""
