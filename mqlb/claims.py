@@ -96,10 +96,15 @@ class Estimate:
 
     def text(self, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
         """``mean [low, high] unit``, each value times ``scale`` (a zero never prints as "-0")."""
-        def f(v):
-            s = f"{v * scale:.{digits}f}"
-            return s.lstrip("-") if float(s) == 0 else s
+        f = _number_format(scale, digits)
         return f"{f(self.mean)} [{f(self.low)}, {f(self.high)}]{' ' + unit if unit else ''}"
+
+
+def _number_format(scale: float, digits: int):
+    def f(v):
+        s = f"{v * scale:.{digits}f}"
+        return s.lstrip("-") if float(s) == 0 else s
+    return f
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,17 @@ class Quantity:
 
     def __str__(self) -> str:
         return self.estimate.text(self.scale, self.digits, self.unit)
+
+    @property
+    def mean(self) -> str:
+        """The mean with its unit."""
+        return f"{_number_format(self.scale, self.digits)(self.estimate.mean)}{' ' + self.unit if self.unit else ''}"
+
+    @property
+    def interval(self) -> str:
+        """The interval, ``low – high unit``."""
+        f = _number_format(self.scale, self.digits)
+        return f"{f(self.estimate.low)} – {f(self.estimate.high)}{' ' + self.unit if self.unit else ''}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,19 +480,19 @@ def _judge_c1(reps, s: SurgeSetting, seeds: int) -> Verdict:
     q = {f"heavy jobs lost, {n}": _pct(est[n]) for n in names}
     mq_side, push_side, cap_side = _loses(est[mq]), _loses(est[push]), _loses(est[capped])
     if mq_side == 1:
-        v, why = "does not hold", f"the queue at its best setting ({mq}) lost {_pct(est[mq])} of the heavy jobs"
+        v, why = "does not hold", f"the queue at its best setting ({mq}) lost {_pct(est[mq]).mean} of the heavy jobs"
     elif 0 in (mq_side, push_side, cap_side):
         v, why = "within noise", "an interval straddles the 1 % line"
     elif push_side == 1 and cap_side == 1:
         v, why = "holds", f"{mq} lost none; every ordinary balancer lost some"
     else:
         v = "holds with nuance"
-        why = (f"{mq} lost none ({_pct(est[mq])}), but so did the balancer with a cap and a queue "
-               f"({_pct(est[capped])}): the limit protects the servers, not the broker as such"
+        why = (f"{mq} lost none ({_pct(est[mq]).mean}), but so did the balancer with a cap and a queue "
+               f"({_pct(est[capped]).mean}): the limit protects the servers, not the broker as such"
                if cap_side == -1 else f"{mq} lost none, but neither did the pushing balancer")
         unlimited = "MQ, no prefetch limit"
         if unlimited in est and _loses(est[unlimited]) == 1:
-            why += f"; without a prefetch limit the queue lost {_pct(est[unlimited])}"
+            why += f"; without a prefetch limit the queue lost {_pct(est[unlimited]).mean}"
     return Verdict("C1", v, why, f"{push} (naive) and {capped} (best ordinary); queue judged at {mq}", q,
                    _surge_covers(s), s, seeds)
 
@@ -487,15 +503,15 @@ def _judge_c4(reps, s: SurgeSetting, seeds: int) -> Verdict:
     q = {f"heavy jobs lost, {n}": _pct(est[n]) for n in names[:2]}
     push_side, cap_side = _loses(est[push]), _loses(est[capped])
     if push_side == -1:
-        v, why = "does not hold", f"even the pushing balancer lost no heavy job ({_pct(est[push])})"
+        v, why = "does not hold", f"even the pushing balancer lost no heavy job ({_pct(est[push]).mean})"
     elif 0 in (push_side, cap_side):
         v, why = "within noise", "an interval straddles the 1 % line"
     elif cap_side == 1:
-        v, why = "holds", (f"the pushing balancer lost {_pct(est[push])} and the capped one "
-                           f"{_pct(est[capped])} of the heavy jobs")
+        v, why = "holds", (f"the pushing balancer lost {_pct(est[push]).mean} and the capped one "
+                           f"{_pct(est[capped]).mean} of the heavy jobs")
     else:
-        v, why = "holds with nuance", (f"the pushing balancer lost {_pct(est[push])} of the heavy jobs; with a "
-                                       f"cap of {s.lb_cap} connections and a queue it lost none ({_pct(est[capped])})")
+        v, why = "holds with nuance", (f"the pushing balancer lost {_pct(est[push]).mean} of the heavy jobs; with a "
+                                       f"cap of {s.lb_cap} connections and a queue it lost none ({_pct(est[capped]).mean})")
     return Verdict("C4", v, why, f"{push} (naive) and {capped} (best ordinary)", q, _surge_covers(s), s, seeds)
 
 
@@ -612,7 +628,7 @@ def _judge_c6(reps, s: CoupledSetting, seeds: int) -> Verdict:
     diff = Estimate.of(np.subtract(share[broker_best], share[direct_best]))
     q["broker − coupled (best settings)"] = Quantity(diff, 100, 1, "points")
     if stands[direct_naive] == 1:
-        v, why = "does not hold", f"the coupled pool stands even without a bound ({_pct(est[direct_naive])} answered)"
+        v, why = "does not hold", f"the coupled pool stands even without a bound ({_pct(est[direct_naive]).mean} answered)"
     elif diff.high < -0.02:
         v, why = "does not hold", "the broker at its best setting answers less than the coupled pool at its best"
     elif 0 in (stands[direct_naive], stands[direct_best], stands[broker_best]):
@@ -621,10 +637,10 @@ def _judge_c6(reps, s: CoupledSetting, seeds: int) -> Verdict:
         v, why = "holds", f"the coupled pool falls over even with a bounded backlog; the broker stands ({broker_best})"
     elif stands[direct_best] == 1:
         v, why = "holds with nuance", (f"the coupled pool falls over only without a bound "
-                                       f"({_pct(est[direct_naive])} answered); with a backlog of {s.bound} it "
-                                       f"answers {_pct(est[direct_bounded])}, as the broker does with the same "
-                                       f"bound ({_pct(est[broker_bounded])}); an unbounded broker falls over too "
-                                       f"({_pct(est[broker_naive])})")
+                                       f"({_pct(est[direct_naive]).mean} answered); with a backlog of {s.bound} it "
+                                       f"answers {_pct(est[direct_bounded]).mean}, as the broker does with the same "
+                                       f"bound ({_pct(est[broker_bounded]).mean}); an unbounded broker falls over too "
+                                       f"({_pct(est[broker_naive]).mean})")
     else:
         v, why = "does not hold", "neither design stands at its best setting: a broker adds no capacity"
     return Verdict("C6", v, why, f"{direct_naive} (naive) and {direct_bounded}; broker judged at {broker_best}", q,
@@ -636,13 +652,18 @@ _RULES = {"C1": _judge_c1, "C2": _judge_c2, "C3": _judge_c3, "C4": _judge_c4, "C
 
 
 def markdown_table(verdicts) -> str:
-    """A Markdown table of verdicts: claim, verdict, the quantities (mean [95 % interval], 10 seeds),
-    what it was judged against, and the settings it covers."""
+    """The verdicts as MyST Markdown: a table (claim, verdict, why), then a folded
+    section with every quantity behind them (mean and 95 % interval), what each
+    claim was judged against and the settings it covers."""
     verdicts = list(verdicts.values()) if isinstance(verdicts, dict) else list(verdicts)
-    lines = ["| claim | verdict | why | the numbers (mean [95 % interval]) | judged against | covers |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| claim | verdict | why |", "|---|---|---|"]
+    lines += [f"| **{v.claim}** {v.statement} | **{v.verdict}** | {v.reason} |" for v in verdicts]
+    seeds = sorted({v.seeds for v in verdicts})
+    lines += ["", f":::{{dropdown}} The numbers behind {'this verdict' if len(verdicts) == 1 else 'these verdicts'} "
+              f"(means over {', '.join(map(str, seeds))} job streams, {CONFIDENCE * 100:.0f} % confidence intervals)"]
     for v in verdicts:
-        numbers = "; ".join(f"{name}: {value}" for name, value in v.quantities.items())
-        lines.append(f"| **{v.claim}** {v.statement} | **{v.verdict}** | {v.reason} | {numbers} "
-                     f"({v.seeds} seeds) | {v.judged_against} | {v.covers} |")
+        lines += ["", f"**{v.claim}**, judged against {v.judged_against}. Covers: {v.covers}.", "",
+                  "| quantity | mean | 95 % interval |", "|---|---|---|"]
+        lines += [f"| {name} | {q.mean} | {q.interval} |" for name, q in v.quantities.items()]
+    lines += [":::"]
     return "\n".join(lines)
