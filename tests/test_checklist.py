@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 import mqlb
-from mqlb.checklist import Service, checklist
+from mqlb.checklist import Service, checklist, markdown_table
 
 SERVICE = dict(job_s=2.0, job_memory_mb=500.0, server_memory_mb=2000.0, servers=4, patience_s=30.0,
                rate=1.0, peak_rate=2.5)
@@ -67,9 +70,6 @@ def test_the_queue_bound_is_the_one_that_keeps_answers_in_time():
 
 def test_every_line_points_at_something_that_exists():
     """Each documentation key is in the bibliography, and each figure or exercise it names is in a chapter."""
-    import re
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
     bib = (root / "references.bib").read_text(encoding="utf-8")
     chapters = "\n".join(p.read_text(encoding="utf-8") for p in (root / "chapters").glob("*.md"))
@@ -82,5 +82,5 @@ def test_every_line_points_at_something_that_exists():
                 assert (root / "chapters" / f"{target}.md").exists(), target
             else:
                 assert re.search(rf"(:label:|name:) {re.escape(target)}\b", chapters), target
-    table = __import__("mqlb.checklist", fromlist=["markdown_table"]).markdown_table(lines)
+    table = markdown_table(lines)
     assert all(f"`{line.setting}`" in table for line in lines)
