@@ -30,14 +30,15 @@ from urllib.parse import urlparse
 # --- What the page shows ----------------------------------------------------------
 
 # Every visible-text node of the article that is not code or math: its text,
-# whether it is a cell's output, and the link it sits in (absolute URL or null).
+# whether it is an output (of a cell, or glued into a figure or the text), and the
+# link it sits in (absolute URL or null).
 # The navigation's chapter links give the HTML numbering ("5. When a message ...").
 JS_READ_PAGE = """() => {
     const root = document.querySelector('article.bd-article') || document.querySelector('article')
                  || document.body || document.documentElement;
     const skip = el => {
         if (!el || el.closest('script, style, .math, mjx-container, .cell_input, a.headerlink')) return true;
-        if (el.closest('.cell_output')) return false;
+        if (el.closest('.cell_output, div.output')) return false;   // a cell's or a glued output
         return el.closest('pre, code, div[class*="highlight"]') !== null;
     };
     const nodes = [];
@@ -46,7 +47,7 @@ JS_READ_PAGE = """() => {
         const node = walker.currentNode, el = node.parentElement;
         if (!node.textContent.trim() || skip(el)) continue;
         const link = el.closest('a[href]');
-        nodes.push({text: node.textContent, output: el.closest('.cell_output') !== null,
+        nodes.push({text: node.textContent, output: el.closest('.cell_output, div.output') !== null,
                     link: link ? link.href : null});
     }
     const chapters = [...document.querySelectorAll('nav a.reference.internal, .bd-sidebar a.reference')]
