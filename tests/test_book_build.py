@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
+import page_checks
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -121,7 +123,7 @@ def test_vendored_javascript_is_copied(built_book: Path):
 # --- The rendered book in a real browser -------------------------------------------
 
 ARTIFACTS = ROOT / "test-artifacts" / "pages"
-SEARCH_TERM = "prefetch"  # a word the book uses (chapter 3, RabbitMQ's prefetch count)
+SEARCH_TERM = "prefetch"  # a word the book uses (the message-queue chapter, RabbitMQ's prefetch count)
 WAIT_MS = 15_000
 
 
@@ -228,8 +230,11 @@ def test_pages_render_offline_in_chromium(built_book: Path):
     with every non-local request blocked and counted. On each page: no console or
     page error, no failed request, no external request, every image loads, every
     internal link (and its #fragment) resolves, math is typeset, each widget shows
-    its snapshot. The search page finds a known word. Full-page screenshots and a
-    summary (report.txt) go to test-artifacts/pages/."""
+    its snapshot, and what the reader sees has no defect of page_checks.py: no
+    Python repr (figure, dict, list) as output, no "-0", no clipped table, no typed
+    chapter number that is not a link to the chapter the HTML gives that number.
+    The search page finds a known word. Full-page screenshots and a summary
+    (report.txt) go to test-artifacts/pages/."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Debian chromium is not installed at {CHROMIUM}: apt-get install chromium")
     playwright = pytest.importorskip(
@@ -336,6 +341,9 @@ def test_pages_render_offline_in_chromium(built_book: Path):
                     exists = fragment in ids_in(target)
                 if not exists:
                     found.append(f"broken anchor: {href[len(base):]} (no id {fragment!r})")
+
+            # What the reader sees: reprs, "-0", clipped tables, typed chapter numbers.
+            found += page_checks.page_problems(page_checks.read_page(page))
             return images["count"], checked, len(widgets)
 
         for name in pages:
