@@ -25,6 +25,8 @@ from jupyter_cache import get_cache
 from jupyter_cache.executors import load_executor
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from book_inputs import write_stamp  # noqa: E402
 MYST_NB_READER = {"type": "plugin", "name": "myst_nb_md"}
 
 
@@ -88,6 +90,8 @@ def main(build_dir: str) -> int:
     seconds = time.perf_counter() - start
 
     failed = result.excepted + result.errored
+    if not failed:
+        write_stamp(cache_dir, ROOT)   # these outputs belong to today's mqlb (scripts/book_inputs.py)
     print(
         f"preexecute: {len(result.succeeded)} of {len(notebooks)} notebooks "
         f"executed in {seconds:.1f} s"
