@@ -10,6 +10,15 @@ reader so that the cache keys match the build's.  The cache is always created
 afresh: a stale cache could hide an edit to the mqlb package.
 
 Exits with status 1, after printing the tracebacks, if any notebook fails.
+
+This is jupyter-cache's own parallel executor (``local-parallel``), driven through
+its API rather than its command line (``jcache notebook add --reader myst_nb_md``
+then ``jcache project execute --executor local-parallel``): the two took the same
+time for the nine chapters on two cores (about 2 minutes each, within the noise
+of a shared machine), but the command line needs the cache folder in an
+environment variable, asks before creating a cache, prints no traceback of a
+failing notebook and cannot record which mqlb the outputs belong to (the stamp
+that scripts/book_inputs.py checks), which this script does.
 """
 
 from __future__ import annotations
