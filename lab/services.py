@@ -13,6 +13,9 @@ from pathlib import Path
 from .procs import LOOPBACK, Proc, ProcessGroup, SocketWatch, free_port, wait_port
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+#: Erlang's distribution listener on loopback: for the server and, through
+#: ERL_FLAGS, for every other `erl` started with the broker's environment.
+DIST_ARGS = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 
 def _which(name: str, extra: list[str] = ()) -> str | None:
@@ -108,7 +111,7 @@ def start_rabbitmq(group: ProcessGroup, name: str = "rabbit") -> Rabbit:
     # own ("epmd-starter-N", to make sure epmd runs) that gets none of the server's
     # arguments: without ERL_FLAGS, which every `erl` reads from its environment,
     # its distribution listener is on 0.0.0.0 for a few seconds.
-    dist_args = "-kernel inet_dist_use_interface {127,0,0,1}"
+    dist_args = DIST_ARGS
     env = {
         "ERL_FLAGS": dist_args,
         "HOME": str(home),

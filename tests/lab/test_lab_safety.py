@@ -57,6 +57,37 @@ def test_the_watch_catches_a_brief_wildcard_listener_of_a_grandchild(tmp_path):
     assert [s["addr"] for s in outside] == ["0.0.0.0"], watch.sockets
 
 
+def _helper_node_listeners(tmp_path, erl_flags: str) -> list[str]:
+    """Addresses an `erl -sname epmd-starter-N` node (what RabbitMQ's prelaunch
+    runs) listens on, with this ERL_FLAGS in its environment."""
+    import shutil
+    from lab.procs import free_port, listening_sockets, wait_port
+    from lab.services import LOOPBACK, epmd_path
+    erl = shutil.which("erl")
+    if not erl or not epmd_path():
+        pytest.skip("erl/epmd missing; as root: apt-get install rabbitmq-server")
+    port = free_port()
+    env = {"HOME": str(tmp_path), "ERL_EPMD_PORT": str(port), "ERL_FLAGS": erl_flags}
+    with ProcessGroup(tmp_path) as group:
+        epmd = group.start("epmd", [epmd_path(), "-address", LOOPBACK, "-port", str(port)], env=env)
+        wait_port(port, 5, epmd, "epmd")
+        node = group.start("node", [erl, "-boot", "no_dot_erlang", "-sname", f"epmd-starter-{port}", "-noinput",
+                                    "-eval", "timer:sleep(20000), halt()."], env=env)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            found = [s["addr"] for s in listening_sockets([node.pid])]
+            if found:
+                return found
+            time.sleep(0.05)
+    return []
+
+
+def test_erl_flags_put_a_helper_node_s_distribution_on_loopback(tmp_path):
+    from lab.services import DIST_ARGS
+    assert _helper_node_listeners(tmp_path / "bare", "") == ["0.0.0.0"]          # the counter-case
+    assert _helper_node_listeners(tmp_path / "flags", DIST_ARGS) == ["127.0.0.1"]
+
+
 @pytest.mark.parametrize("attempt", range(BROKER_STARTS))
 def test_broker_start_up_listens_only_on_loopback(tmp_path, attempt):
     """RabbitMQ's prelaunch runs a short-lived Erlang node (epmd-starter) that
