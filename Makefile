@@ -40,13 +40,15 @@ book: $(VENV)/.book-stamp vendor
 test: $(VENV)/.test-stamp vendor
 	$(BIN)/python -m pytest || { s=$$?; [ $$s -ne 5 ] || echo "pytest collected no tests" >&2; exit $$s; }
 
-# JupyterLab (from requirements-test.txt) opens the MyST chapters as notebooks
-# through jupytext; lab settings in .venv make that the default for .md files.
+# JupyterLab (from requirements-test.txt, with jupyterlab-myst, which renders the
+# chapters' MyST: exercises, folded solutions, citations) opens the MyST chapters
+# as notebooks through jupytext; the lab settings copied into .venv make that the
+# default for .md files and turn the news question off.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 notebooks: $(VENV)/.test-stamp
 	mkdir -p $(dir $(LAB_SETTINGS))
-	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(LAB_SETTINGS)
+	cp scripts/jupyterlab-overrides.json $(LAB_SETTINGS)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --port=8888 --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Needs Debian's rabbitmq-server, nginx and haproxy (see lab/README.md).

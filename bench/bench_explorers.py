@@ -46,6 +46,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import cloudpickle  # noqa: E402
 import ipywidgets as widgets  # noqa: E402
 import jupytext  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
@@ -86,11 +87,12 @@ def recording_explorers():
 def run_chapter(path: Path) -> tuple[list, float]:
     """Run the chapter's code cells in a fresh namespace; return its explorers and the time."""
     nb = jupytext.read(path, fmt="md:myst")
-    # A real module, as in a kernel: functions defined in a cell can be pickled
-    # (mqlb.sweep hands them to worker processes).
+    # A module of its own, sent by value like a kernel's __main__: functions
+    # defined in a cell travel to mqlb.sweep's worker processes with cloudpickle.
     module = types.ModuleType(CHAPTER_MODULE)
     module.__file__ = str(path)
     sys.modules[CHAPTER_MODULE] = module
+    cloudpickle.register_pickle_by_value(module)
     namespace = module.__dict__
     matplotlib.rcdefaults()
     matplotlib.use("Agg")

@@ -177,10 +177,13 @@ class Audit:
         self.sockets: list[dict] = []
 
     def check(self, group: ProcessGroup, where: str) -> None:
-        for s in listening_sockets(group.pids()):
+        self.add([{**s, "where": where} for s in listening_sockets(group.pids())])
+
+    def add(self, sockets: list[dict]) -> None:
+        for s in sockets:
             key = (s["comm"], s["addr"], s["port"])
             if key not in {(x["comm"], x["addr"], x["port"]) for x in self.sockets}:
-                self.sockets.append({**s, "where": where})
+                self.sockets.append(s)
 
 
 def _wait_http_drain(logs: list[Path], max_s: float) -> None:
@@ -493,6 +496,7 @@ def run_lab(workdir: Path, log=print, which: tuple[str, ...] = ("light", "burst"
     with ProcessGroup(workdir / "broker") as g:
         rabbit = start_rabbitmq(g)
         log(f"rabbitmq up in {rabbit.startup_s:.1f} s on 127.0.0.1:{rabbit.port}")
+        audit.add(rabbit.startup_sockets)
         audit.check(g, "broker")
         record["versions"] = versions(rabbit)
         record["rabbitmq_startup_s"] = round(rabbit.startup_s, 2)

@@ -4,17 +4,31 @@ Every process the lab starts is registered in a :class:`ProcessGroup`. The group
 stops its processes (by PID, never by name) when its ``with`` block ends, when
 the interpreter exits (``atexit``) and on SIGTERM/SIGINT, also when an
 experiment raises.
+
+A SIGKILL of the lab runs none of that, so every process is also announced to
+a watchdog (:func:`_watchdog`): a small process that outlives the lab only to
+kill, when the lab's end of a pipe closes, every process the lab had not
+stopped yet, with whatever those started themselves (nginx's workers,
+Erlang's helpers), also the ones that left their parent's session.
+
+The audit (psutil) lists the listening sockets of the lab's processes and their
+descendants, once (:func:`listening_sockets`) or continuously
+(:class:`SocketWatch`, e.g. during the broker's start-up).
 """
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 LOOPBACK = "127.0.0.1"
 
@@ -57,6 +71,95 @@ def wait_port(port: int, timeout: float = 10.0, proc=None, what: str = "") -> No
         time.sleep(0.02)
     raise TimeoutError(f"{what or 'process'} did not listen on 127.0.0.1:{port} "
                        f"within {timeout} s")
+
+
+# --------------------------------------------------------------------------- watchdog
+
+# Reads "+PID" / "-PID" lines (a process started / stopped by the lab). Every
+# 0.2 s it notes the descendants of each started process, because some of them
+# leave its session and, once their parent is gone, its tree (Erlang's
+# erl_child_setup and the helpers it runs). When the pipe closes (the lab ended,
+# however) it kills every process it noted that still runs (psutil checks the
+# creation time, so a reused PID is never hit) and the current descendants.
+_WATCHDOG_CODE = """
+import sys, threading
+import psutil
+trees = {}          # started pid -> {pid: psutil.Process} of it and every descendant seen
+lock = threading.Lock()
+closed = threading.Event()
+
+def read():
+    for line in sys.stdin:
+        pid = int(line[1:])
+        with lock:
+            if line[0] == "-":
+                trees.pop(pid, None)
+                continue
+            try:
+                trees[pid] = {pid: psutil.Process(pid)}
+            except psutil.Error:
+                pass
+    closed.set()
+
+def note():
+    with lock:
+        for tree in trees.values():
+            for root in list(tree.values()):
+                try:
+                    for child in root.children(recursive=True):
+                        tree.setdefault(child.pid, child)
+                except psutil.Error:
+                    pass
+
+threading.Thread(target=read, daemon=True).start()
+while not closed.wait(0.2):
+    note()
+note()
+doomed = [p for tree in trees.values() for p in tree.values()]
+for proc in doomed:
+    try:
+        proc.kill()
+    except psutil.Error:
+        pass
+psutil.wait_procs(doomed, timeout=2)
+"""
+
+
+class _Watchdog:
+    """The lab's end of the pipe to the watchdog process (see the module notes)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.popen = subprocess.Popen([sys.executable, "-c", _WATCHDOG_CODE], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, text=True, bufsize=1,
+                                      start_new_session=True)  # not in the lab's group: it outlives it
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            try:
+                self.popen.stdin.write(line + "\n")
+                self.popen.stdin.flush()
+            except (BrokenPipeError, ValueError):  # the watchdog is gone: nothing to tell
+                pass
+
+    def watch(self, pid: int) -> None:
+        self._send(f"+{pid}")
+
+    def forget(self, pid: int) -> None:
+        self._send(f"-{pid}")
+
+
+_watchdog_instance: _Watchdog | None = None
+_watchdog_lock = threading.Lock()
+
+
+def _watchdog() -> _Watchdog:
+    """The watchdog of this interpreter, started on first use."""
+    global _watchdog_instance
+    with _watchdog_lock:
+        if _watchdog_instance is None or _watchdog_instance.popen.poll() is not None:
+            _watchdog_instance = _Watchdog()
+        return _watchdog_instance
 
 
 # --------------------------------------------------------------------------- groups
@@ -106,6 +209,12 @@ class Proc:
         return self.popen.poll() is None
 
     def stop(self) -> None:
+        try:
+            self._stop()
+        finally:
+            _watchdog().forget(self.pid)
+
+    def _stop(self) -> None:
         if self.popen.poll() is not None:
             return
         try:
@@ -159,6 +268,7 @@ class ProcessGroup:
               stop_signal: int = signal.SIGTERM, stop_timeout: float = 10.0,
               cwd: Path | None = None) -> Proc:
         log_path = self.workdir / f"{name}.out"
+        watchdog = _watchdog()
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
@@ -167,6 +277,7 @@ class ProcessGroup:
                                      stdin=subprocess.DEVNULL, env=full_env,
                                      cwd=str(cwd) if cwd else None,
                                      start_new_session=True)
+        watchdog.watch(popen.pid)
         p = Proc(name, popen, stop_signal, stop_timeout, log_path)
         with self._lock:
             self.procs.append(p)
@@ -196,87 +307,85 @@ class ProcessGroup:
 
 # --------------------------------------------------------------------------- audit
 
-def _children(pid: int) -> list[int]:
-    out = []
-    task_dir = Path(f"/proc/{pid}/task")
-    try:
-        tasks = list(task_dir.iterdir())
-    except OSError:
-        return out
-    for t in tasks:
-        try:
-            out += [int(x) for x in (t / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
 def descendants(pids: list[int]) -> set[int]:
+    """These PIDs and all their descendants that are alive now."""
     seen: set[int] = set()
-    stack = list(pids)
-    while stack:
-        p = stack.pop()
-        if p in seen or not Path(f"/proc/{p}").exists():
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            seen.add(pid)
+            seen.update(child.pid for child in proc.children(recursive=True))
+        except psutil.Error:  # gone, or gone while we looked
             continue
-        seen.add(p)
-        stack += _children(p)
     return seen
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    fd_dir = Path(f"/proc/{pid}/fd")
-    try:
-        for fd in fd_dir.iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    except OSError:
-        pass
-    return inodes
-
-
-def _decode_addr(hexaddr: str, v6: bool) -> tuple[str, int]:
-    ip_hex, port_hex = hexaddr.split(":")
-    port = int(port_hex, 16)
-    raw = bytes.fromhex(ip_hex)
-    if not v6:
-        return socket.inet_ntop(socket.AF_INET, raw[::-1]), port
-    # /proc stores IPv6 as four little-endian 32-bit words
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-    return socket.inet_ntop(socket.AF_INET6, words), port
 
 
 def listening_sockets(pids: list[int]) -> list[dict]:
     """Listening TCP sockets (v4 and v6) owned by these PIDs and their descendants."""
-    owner: dict[str, int] = {}
-    for pid in descendants(pids):
-        for ino in _socket_inodes(pid):
-            owner[ino] = pid
     found = []
-    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+    for pid in sorted(descendants(pids)):
         try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
+            proc = psutil.Process(pid)
+            comm = proc.name()
+            conns = proc.net_connections(kind="tcp")
+        except psutil.Error:
             continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 10 or parts[3] != "0A":  # 0A = LISTEN
-                continue
-            inode = parts[9]
-            if inode in owner:
-                addr, port = _decode_addr(parts[1], v6)
-                pid = owner[inode]
-                try:
-                    comm = Path(f"/proc/{pid}/comm").read_text().strip()
-                except OSError:
-                    comm = "?"
-                found.append({"pid": pid, "comm": comm, "addr": addr, "port": port})
+        found += [{"pid": pid, "comm": comm, "addr": c.laddr.ip, "port": c.laddr.port}
+                  for c in conns if c.status == psutil.CONN_LISTEN]
     return found
 
 
+def is_loopback(addr: str) -> bool:
+    """127.0.0.0/8, ::1 or an IPv4-mapped loopback address."""
+    ip = ipaddress.ip_address(addr.split("%")[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
 def non_loopback(sockets: list[dict]) -> list[dict]:
-    return [s for s in sockets if s["addr"] not in ("127.0.0.1", "::ffff:127.0.0.1")]
+    return [s for s in sockets if not is_loopback(s["addr"])]
+
+
+class SocketWatch:
+    """Sample the listening sockets of some processes every ``interval`` s, in a
+    thread, while the ``with`` block runs; remember every distinct one seen.
+
+    ``pids`` is a function returning the PIDs to watch now (their descendants
+    are watched too), so processes started inside the block are covered. A
+    listener that lives shorter than ``interval`` can be missed.
+    """
+
+    def __init__(self, pids, interval: float = 0.02, where: str = ""):
+        self.pids = pids
+        self.interval = interval
+        self.where = where
+        self.sockets: list[dict] = []
+        self.samples = 0
+        self._keys: set = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="socket-watch", daemon=True)
+
+    def sample(self) -> None:
+        for s in listening_sockets(self.pids()):
+            key = (s["pid"], s["comm"], s["addr"], s["port"])
+            if key not in self._keys:
+                self._keys.add(key)
+                self.sockets.append({**s, "where": self.where})
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def outside_loopback(self) -> list[dict]:
+        return non_loopback(self.sockets)
+
+    def __enter__(self) -> "SocketWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()  # one last look, after the block

@@ -10,9 +10,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procs import LOOPBACK, Proc, ProcessGroup, free_port, wait_port
+from .procs import LOOPBACK, Proc, ProcessGroup, SocketWatch, free_port, wait_port
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+#: Erlang's distribution listener on loopback: for the server and, through
+#: ERL_FLAGS, for every other `erl` started with the broker's environment.
+DIST_ARGS = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 
 def _which(name: str, extra: list[str] = ()) -> str | None:
@@ -62,6 +65,8 @@ class Rabbit:
     beam: Proc
     epmd: Proc
     startup_s: float = 0.0
+    startup_sockets: list = field(default_factory=list)  # every listener seen while it started
+    startup_samples: int = 0                              # how many times the watch looked
 
     def url_params(self):
         import pika
@@ -102,8 +107,13 @@ def start_rabbitmq(group: ProcessGroup, name: str = "rabbit") -> Rabbit:
     # Note: epmd always adds the loopback of each address family, so besides
     # 127.0.0.1 it also listens on ::1 (IPv6 loopback; still not reachable from
     # other hosts).
-    dist_args = "-kernel inet_dist_use_interface {127,0,0,1}"
+    # During start-up RabbitMQ's prelaunch also runs a short-lived Erlang node of its
+    # own ("epmd-starter-N", to make sure epmd runs) that gets none of the server's
+    # arguments: without ERL_FLAGS, which every `erl` reads from its environment,
+    # its distribution listener is on 0.0.0.0 for a few seconds.
+    dist_args = DIST_ARGS
     env = {
+        "ERL_FLAGS": dist_args,
         "HOME": str(home),
         "ERL_EPMD_ADDRESS": LOOPBACK,
         "ERL_EPMD_PORT": str(epmd_port),
@@ -120,15 +130,26 @@ def start_rabbitmq(group: ProcessGroup, name: str = "rabbit") -> Rabbit:
         "RABBITMQ_ALLOW_INPUT": "",
     }
     t0 = time.monotonic()
-    epmd = group.start(f"{name}-epmd", [epmd_path(), "-address", LOOPBACK, "-port", str(epmd_port)],
-                       env=env, stop_signal=signal.SIGTERM, stop_timeout=3)
-    wait_port(epmd_port, 5, epmd, "epmd")
-    beam = group.start(f"{name}-server", [str(RABBIT_BIN / "rabbitmq-server")], env=env,
-                       stop_signal=signal.SIGTERM, stop_timeout=20)
-    r = Rabbit(port, epmd_port, dist_port, nodename, env, beam, epmd)
-    wait_port(port, 60, beam, "rabbitmq-server")
-    _wait_amqp(r, 30)
+    started: list[Proc] = []
+    # Watch every listening socket of epmd, the broker and their children from the
+    # first moment to the end of start-up (short-lived helpers included).
+    with SocketWatch(lambda: [p.pid for p in started], interval=0.02, where="broker start-up") as watch:
+        epmd = group.start(f"{name}-epmd", [epmd_path(), "-address", LOOPBACK, "-port", str(epmd_port)],
+                           env=env, stop_signal=signal.SIGTERM, stop_timeout=3)
+        started.append(epmd)
+        wait_port(epmd_port, 5, epmd, "epmd")
+        beam = group.start(f"{name}-server", [str(RABBIT_BIN / "rabbitmq-server")], env=env,
+                           stop_signal=signal.SIGTERM, stop_timeout=20)
+        started.append(beam)
+        r = Rabbit(port, epmd_port, dist_port, nodename, env, beam, epmd)
+        wait_port(port, 60, beam, "rabbitmq-server")
+        _wait_amqp(r, 30)
     r.startup_s = time.monotonic() - t0
+    r.startup_sockets = watch.sockets
+    r.startup_samples = watch.samples
+    outside = watch.outside_loopback()
+    if outside:
+        raise RuntimeError(f"RabbitMQ listened beyond loopback during start-up: {outside}")
     return r
 
 

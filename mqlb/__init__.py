@@ -14,6 +14,8 @@ and read one record per job.
     1000
 """
 
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
+
 from .arrivals import ArrivalProcess, Constant, OnOff, Poisson, Spike
 from .client import Client
 from .distributions import (BoundedPareto, Deterministic, Distribution, Exponential, Gamma, HyperExponential,

@@ -33,14 +33,6 @@ instead paints the figure once on an Agg canvas at its own size: the figure's
 layout engine (constrained layout under the book style) still runs, once, and
 fills the figure, so nothing needs cropping. The dpi is capped at
 :data:`WIDGET_DPI`. Static figures of the book are not affected.
-
-Constrained layout measures every label before painting, which costs about
-as much again as painting. Successive figures of one explorer usually have
-the same axes grid, so an explorer remembers where the layout engine put the
-axes and reuses those positions with the engine switched off; after painting
-it first measures (without painting) whether every axes' labels, ticks and
-legend lie inside the figure and clear of the other axes, and if not (say a
-tick label grew wider) it lets the layout engine lay the figure out afresh.
 """
 
 from __future__ import annotations
@@ -58,9 +50,8 @@ from collections.abc import Callable, Mapping
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine, TightLayoutEngine
 
 __all__ = ["CSS_CLASS", "ERROR_PREFIX", "WIDGET_DPI", "Explorer", "explorer", "render_png"]
 
@@ -132,7 +123,6 @@ class Explorer(widgets.VBox):
         self.last_update_seconds: float | None = None
         self.updates = 0
         self.over_budget = False
-        self._layouts: dict = {}  # axes positions the layout engine chose, by figure structure
 
         panel = widgets.HBox(
             list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap")
@@ -166,7 +156,7 @@ class Explorer(widgets.VBox):
                         f"draw must return a matplotlib Figure, got {type(figure).__name__}"
                     )
                 self.last_error = None
-                shown = [_figure_output(figure, self._layouts)]
+                shown = [_figure_output(figure)]
                 plt.close(figure)
         finally:
             for number in set(plt.get_fignums()) - open_before:
@@ -261,19 +251,19 @@ def _as_widget(name: str, control: object, signature: inspect.Signature) -> widg
     return widget
 
 
-def _figure_output(figure: Figure, layouts: dict | None = None) -> dict:
+def _figure_output(figure: Figure) -> dict:
     """A display_data output holding ``figure`` as a PNG."""
     return {
         "output_type": "display_data",
         "data": {
-            "image/png": base64.b64encode(render_png(figure, layouts)).decode("ascii"),
+            "image/png": base64.b64encode(render_png(figure)).decode("ascii"),
             "text/plain": repr(figure),
         },
         "metadata": {},
     }
 
 
-def render_png(figure: Figure, layouts: dict | None = None) -> bytes:
+def render_png(figure: Figure) -> bytes:
     """``figure`` as PNG bytes, painted once; the figure keeps its canvas, dpi
     and layout engine.
 
@@ -281,18 +271,13 @@ def render_png(figure: Figure, layouts: dict | None = None) -> bytes:
     engine once and paints; there is no measuring pass and no tight cropping
     (see the module notes). The resolution is the figure's, at most
     :data:`WIDGET_DPI`.
-
-    ``layouts`` (a dict the caller keeps between calls) remembers the axes
-    positions the layout engine chose for each figure structure; a later
-    figure of the same structure reuses them instead of running the engine,
-    unless its labels no longer fit, in which case it is laid out afresh.
     """
     own_canvas, own_dpi = figure.canvas, figure.dpi
     try:
         if own_dpi > WIDGET_DPI:
             figure.set_dpi(WIDGET_DPI)
-        canvas = _ReusingCanvas(figure)
-        _paint(figure, canvas, layouts)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
         png = _encode_png(np.asarray(canvas.buffer_rgba()))
     finally:
         figure.set_canvas(own_canvas)
@@ -320,110 +305,6 @@ def _encode_png(rgba: np.ndarray) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)   # 8-bit RGBA, not interlaced
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
-
-
-class _ReusingCanvas(FigureCanvasAgg):
-    """An Agg canvas that paints on one shared renderer per image size.
-
-    Matplotlib caches the measured size of every text per renderer; a fresh
-    renderer for each figure measures every tick label again. Sharing one
-    keeps those measurements across the figures of an explorer (about a
-    sixth of the painting time).
-    """
-
-    _renderers: dict = {}   # (width px, height px, dpi) -> RendererAgg
-
-    def get_renderer(self):
-        width, height = self.get_width_height(physical=True)
-        key = (width, height, self.figure.dpi)
-        renderer = self._renderers.get(key)
-        if renderer is None:
-            if len(self._renderers) >= 8:
-                self._renderers.clear()
-            renderer = self._renderers[key] = RendererAgg(width, height, self.figure.dpi)
-        self.renderer = renderer
-        return renderer
-
-
-def _paint(figure: Figure, canvas: FigureCanvasAgg, layouts: dict | None) -> None:
-    """Draw ``figure`` on ``canvas``, reusing a remembered layout when it fits."""
-    key = _structure(figure) if layouts is not None else None
-    if key is None:
-        canvas.draw()
-        return
-    engine = figure.get_layout_engine()
-    positions = layouts.get(key)
-    if positions is _NOT_REUSABLE:
-        canvas.draw()
-        return
-    if positions is not None:
-        figure.set_layout_engine("none")
-        for ax, position in zip(figure.axes, positions):
-            in_layout = ax.get_in_layout()
-            ax.set_position(position)  # which also takes the axes out of the layout:
-            ax.set_in_layout(in_layout)  # keep it in, for a fresh layout if needed
-        # Measuring needs no painting: check first, so a misfit costs one paint, not two.
-        fits = _labels_fit(figure, canvas.get_renderer())
-        if fits:
-            canvas.draw()
-        figure.set_layout_engine(engine)
-        if fits:
-            return
-    canvas.draw()  # the layout engine runs once, inside this draw
-    if _labels_fit(figure, canvas.get_renderer()):
-        if len(layouts) >= 16:
-            layouts.clear()
-        layouts[key] = [ax.get_position(original=True).frozen() for ax in figure.axes]
-    else:  # even the engine's own layout does not pass the check: do not check again
-        layouts[key] = _NOT_REUSABLE
-
-
-_NOT_REUSABLE = "not reusable"
-
-
-def _structure(figure: Figure):
-    """A hashable description of what the layout engine lays out, or None if the
-    figure's layout cannot be reused (no engine, or figure-level titles, legends,
-    colour bars or subfigures, which the engine places besides the axes)."""
-    engine = figure.get_layout_engine()
-    if not isinstance(engine, (ConstrainedLayoutEngine, TightLayoutEngine)) or not figure.axes:
-        return None
-    if (figure.legends or figure.subfigs or getattr(figure, "_suptitle", None) is not None
-            or getattr(figure, "_supxlabel", None) is not None
-            or getattr(figure, "_supylabel", None) is not None):
-        return None
-    cells = []
-    for ax in figure.axes:
-        spec = ax.get_subplotspec()
-        if spec is None:  # e.g. a colour bar's axes
-            return None
-        grid = spec.get_gridspec()
-        cells.append((grid.nrows, grid.ncols, spec.rowspan.start, spec.rowspan.stop,
-                      spec.colspan.start, spec.colspan.stop, ax.get_aspect()))
-    settings = repr(sorted(engine.get().items()))
-    return (type(engine).__name__, settings, tuple(figure.get_size_inches()), figure.dpi,
-            tuple(cells))
-
-
-def _labels_fit(figure: Figure, renderer) -> bool:
-    """True if every axes with its labels, ticks and legend lies inside the
-    figure and clear of every other axes' (twin axes excepted)."""
-    tolerance = 0.5  # pixels
-    area = figure.bbox
-    boxes = []
-    for ax in figure.axes:
-        box = ax.get_tightbbox(renderer, for_layout_only=True)
-        if box is None:
-            continue
-        if (box.x0 < area.x0 - tolerance or box.y0 < area.y0 - tolerance
-                or box.x1 > area.x1 + tolerance or box.y1 > area.y1 + tolerance):
-            return False
-        boxes.append((ax.get_subplotspec().get_geometry(), box))
-    for i, (cell, box) in enumerate(boxes):
-        for other_cell, other in boxes[i + 1:]:
-            if cell != other_cell and box.overlaps(other):
-                return False
-    return True
 
 
 def _error_output(message: str) -> dict:

@@ -4,20 +4,29 @@ Any ``concurrent.futures.Executor`` works — the default process pool, a thread
 pool, or a Dask ``distributed`` cluster's ``client.get_executor()`` — and the
 results always come back in order, so a parallel run is as reproducible as the
 runs it is made of.
+
+The default pool is loky's reusable executor: its workers are started afresh
+(fork followed by exec, never a bare fork of the caller, which in a Jupyter
+kernel has threads of its own and may deadlock in the child), kept warm
+between calls and shut down after :data:`IDLE_TIMEOUT_S` without work. Tasks
+go to them through cloudpickle, so functions defined in a notebook (or as a
+lambda) run there too: they travel by value, with the globals they use.
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
-import pickle
 from collections.abc import Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
+
+import cloudpickle
+from loky import get_reusable_executor
 
 from .simulate import simulate
 
-_shared: ProcessPoolExecutor | None = None
+#: Idle workers of the shared pool shut down after this long without work, s.
+IDLE_TIMEOUT_S = 600
 
 
 def grid_points(grid) -> list:
@@ -38,36 +47,32 @@ def sweep(fn, grid, *, executor: Executor | None = None, progress: bool = True, 
     """Run ``fn(**params)`` for every point of ``grid``; return
     ``[(params, result), ...]`` in grid order.
 
-    executor: where to run; by default a process pool with one worker per core.
+    executor: where to run; by default :func:`shared_pool` (one worker per core).
     progress: show a progress bar (tqdm; a widget in notebooks).
     """
     if not callable(fn):
         raise TypeError(f"fn must be a function, got {fn!r}")
     points = grid_points(grid)
-    own = executor is None
-    if own:
+    if executor is None:
         try:
-            pickle.dumps(fn)
+            cloudpickle.dumps(fn)
         except Exception as exc:
-            raise TypeError(f"fn must be a module-level function so worker processes can run it, got {fn!r}") from exc
-        executor = _process_pool(min(os.cpu_count() or 1, len(points)))
+            raise TypeError(f"fn must be a function that can be sent to worker processes "
+                            f"(cloudpickle), got {fn!r}: {exc}") from exc
+        executor = shared_pool()
     else:
         _check_executor(executor)
-    try:
-        futures = [executor.submit(fn, **p) for p in points]
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(futures), desc=desc)
-        for _ in as_completed(futures):
-            if bar is not None:
-                bar.update()
+    futures = [executor.submit(fn, **p) for p in points]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(futures), desc=desc)
+    for _ in as_completed(futures):
         if bar is not None:
-            bar.close()
-        return [(p, f.result()) for p, f in zip(points, futures)]
-    finally:
-        if own:
-            executor.shutdown()
+            bar.update()
+    if bar is not None:
+        bar.close()
+    return [(p, f.result()) for p, f in zip(points, futures)]
 
 
 def simulate_each(systems: Mapping, workload, *, executor: Executor | None = None, **options) -> dict:
@@ -90,25 +95,16 @@ def simulate_each(systems: Mapping, workload, *, executor: Executor | None = Non
 
 
 def shared_pool() -> Executor:
-    """A process pool with one worker per core, started on first use and kept
-    for the session.
+    """The process pool with one worker per core that :func:`sweep` uses by
+    default: loky's reusable executor, started on first use and kept while in
+    use (a broken one is replaced).
 
     For interactive figures that run a few simulations per update: starting
     worker processes costs far more than handing them a simulation, so an
-    update must not start a pool of its own. Hand it module-level functions
-    (such as :func:`simulate`): with the fork start method the workers know
-    only what existed when they were started.
+    update must not start a pool of its own. Any function can be handed to it,
+    also one defined in a notebook after the pool started (cloudpickle).
     """
-    global _shared
-    if _shared is None or getattr(_shared, "_broken", False):
-        _shared = _process_pool(os.cpu_count() or 1)
-    return _shared
-
-
-def _process_pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool; forked workers where the platform can fork (quick to start)."""
-    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context)
+    return get_reusable_executor(max_workers=os.cpu_count() or 1, timeout=IDLE_TIMEOUT_S)
 
 
 def _check_executor(executor) -> None:

@@ -1,7 +1,9 @@
 """Every public constructor refuses each invalid value with a message that
 names the parameter, shows the value and says what is allowed."""
 
+import functools
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -102,7 +104,8 @@ CASES = [
     (simulate, dict(system=LoadBalancer([S]), workload=WL, failures=[1.0]), TypeError, ["failures", "1.0", "pairs"]),
     (simulate, dict(system=LoadBalancer([S]), workload=WL, client=3), TypeError, ["client", "3", "Client"]),
     (sweep, dict(fn=len, grid={"x": 3}), TypeError, ["grid['x']", "3", "list"]),
-    (sweep, dict(fn=lambda x: x, grid={"x": [1]}), TypeError, ["fn", "module-level"]),
+    (sweep, dict(fn=functools.partial(lambda x, lock: x, lock=threading.Lock()), grid={"x": [1]}), TypeError,
+     ["fn", "worker processes", "lock"]),
     (sweep, dict(fn=len, grid="abc"), TypeError, ["grid", "dict of lists"]),
     (simulate_each, dict(systems=[LoadBalancer([S])], workload=WL), TypeError, ["systems", "list", "dict"]),
     (simulate_each, dict(systems={"lb": LoadBalancer([S])}, workload=WL, executor="pool"), TypeError,

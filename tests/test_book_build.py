@@ -120,6 +120,23 @@ def test_vendored_javascript_is_copied(built_book: Path):
         assert (static / rel).is_file(), f"missing _static/vendor/{rel}"
 
 
+def test_every_page_names_the_licences_in_its_footer(built_book: Path):
+    pages = [built_book / f"{entry}.html" for entry in toc_entries()]
+    unlicensed = [str(page.relative_to(built_book)) for page in pages
+                  if not re.search(r'class="mqlb-licence">.*CC BY 4\.0.*MIT licence',
+                                    " ".join(page.read_text(encoding="utf-8").split()))]
+    assert not unlicensed, f"pages without the licence footer: {unlicensed}"
+
+
+def test_the_cache_records_which_mqlb_computed_it(built_book: Path):
+    """scripts/book_inputs.py empties a cache whose stamp differs from today's
+    mqlb; the build leaves a stamp of the inputs it executed with."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import book_inputs
+    stamp = built_book.parent / ".jupyter_cache" / book_inputs.STAMP_NAME
+    assert stamp.read_text().strip() == book_inputs.inputs_hash(ROOT)
+
+
 # --- The rendered book in a real browser -------------------------------------------
 
 ARTIFACTS = ROOT / "test-artifacts" / "pages"

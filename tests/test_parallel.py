@@ -43,3 +43,44 @@ def test_any_executor_works():
     with ThreadPoolExecutor(max_workers=2) as threads:
         results = mqlb.simulate_each({"mq": SYSTEMS["MQ"]}, WORKLOAD, seed=3, executor=threads)
     assert fingerprint(results["mq"]) == fingerprint(mqlb.simulate(SYSTEMS["MQ"], WORKLOAD, seed=3))
+
+
+def test_the_pool_starts_its_workers_afresh_instead_of_forking_this_process():
+    """A fork of a threaded process (a Jupyter kernel) may deadlock in the child:
+    the shared pool's workers must be new programs, not copies of this one."""
+    import os
+
+    import psutil
+    pool = mqlb.shared_pool()
+    worker = pool.submit(os.getpid).result()
+    assert worker != os.getpid()
+    assert psutil.Process(worker).cmdline() != psutil.Process().cmdline()   # a fork keeps the parent's command line
+
+
+NOTEBOOK = '''
+import mqlb
+mqlb.shared_pool().submit(abs, -1).result()          # the pool is already running ...
+LOAD = 0.5
+
+def cell_function(seed):                              # ... when the notebook defines this
+    wl = mqlb.make_workload(mqlb.Poisson(rate=2 * LOAD), mqlb.Exponential(1.0), n_jobs=300, seed=seed)
+    return mqlb.simulate(mqlb.LoadBalancer([mqlb.Server()] * 2), wl).records.tobytes()
+
+remote = mqlb.sweep(cell_function, {"seed": [1, 2, 3]}, progress=False)
+assert [r for _, r in remote] == [cell_function(s) for s in (1, 2, 3)]
+lambdas = mqlb.sweep(lambda x: x * LOAD, {"x": [1, 2]}, progress=False)
+assert [r for _, r in lambdas] == [0.5, 1.0]
+print("ok")
+'''
+
+
+def test_functions_defined_in_a_notebook_run_in_the_pool(tmp_path):
+    """Chapters hand sweep() functions defined in the kernel's __main__, after the
+    shared pool started; they travel by value and give the same results."""
+    import subprocess
+    import sys
+    script = tmp_path / "notebook.py"
+    script.write_text(NOTEBOOK)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok"
