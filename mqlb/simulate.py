@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 
 import numpy as np
 import simpy
@@ -20,7 +21,7 @@ from .client import Client
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
-from .result import (COMPLETED, IN_SYSTEM, LOST, RECORD_DTYPE, TIMED_OUT, Result, ServerStats,
+from .result import (COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, TIMED_OUT, Result, ServerStats,
                      Timeline)
 from .server import Task
 from .workload import Workload
@@ -169,30 +170,184 @@ class _Run:
     def _finalize(self, rec: int, outcome: int, at: float) -> None:
         self.outcome[rec] = outcome
         self.end[rec] = at
+        if outcome == TIMED_OUT:
+            self._forget_late_service(rec, at)
         self.pending -= 1
         self.in_system -= 1
         self.check_finished()
 
+    def _forget_late_service(self, rec: int, gave_up: float) -> None:
+        """The record rule: ``start`` and ``done`` only tell service that happened
+        before the client gave up; later service is work for nobody."""
+        if self.done[rec] > gave_up:
+            self.done[rec] = math.nan
+        if self.start[rec] > gave_up:
+            self.start[rec] = math.nan
+            self.server[rec] = -1
+
     def close(self) -> None:
-        """At the end: settle lapsed timeouts; the rest stays ``in_system``."""
+        """At the end: settle lapsed timeouts; jobs never sent are ``not_sent``;
+        the rest stays ``in_system``."""
         now = self.env.now
         for rec in range(len(self.outcome)):
-            if self.outcome[rec] == IN_SYSTEM and self.sent[rec] + self.client.timeout <= now \
-                    and self.live[rec] == self.attempts[rec]:
+            if self.outcome[rec] != IN_SYSTEM:
+                continue
+            if self.attempts[rec] == 0:
+                self.outcome[rec] = NOT_SENT
+            elif self.sent[rec] + self.client.timeout <= now and self.live[rec] == self.attempts[rec]:
                 self.outcome[rec] = TIMED_OUT
                 self.end[rec] = self.sent[rec] + self.client.timeout
+                self._forget_late_service(rec, self.end[rec])
 
 
-def _safety_horizon(system, workload: Workload, client: Client, specs) -> float:
-    """A time far beyond any sensible run: arrivals, ten times the work the
-    servers need, ten restarts and every client wait and backoff."""
-    capacity = system.capacity
-    drain = workload.total_work / capacity if math.isfinite(capacity) else float(workload.size.max(initial=0))
-    restart = max(s.restart_s for s in specs)
-    wait = client.timeout if math.isfinite(client.timeout) else 0.0
-    backoff = client.backoff * client.backoff_multiplier ** client.retries
+class StoppedEarly(UserWarning):
+    """A run stopped before its work was done (see ``Result.stopped_early``)."""
+
+
+def _expected_span(system, workload: Workload) -> float:
+    """A lower bound on a run's length (s): the last arrival, or the time the
+    servers need for all the work at full capacity if that is later."""
     last = float(workload.arrival[-1]) if len(workload) else 0.0
-    return last + 10 * drain + 10 * restart + (client.retries + 1) * (wait + backoff) + 1.0
+    capacity = system.capacity
+    drain = workload.total_work / capacity if math.isfinite(capacity) else 0.0
+    return max(last, drain, float(workload.size.max(initial=0.0)))
+
+
+def _event_budget(system, n_records: int, client: Client, span: float) -> int:
+    """Events a run may take by default: a hundred per possible attempt (sending,
+    delivery, service, ack, deadline, retry, and redeliveries after crashes),
+    the polls of idle consumers, and a floor for small runs."""
+    polls = 0
+    broker = system.back if isinstance(system, Hybrid) else system
+    if isinstance(broker, MessageQueue) and broker.broker.poll_interval > 0:
+        consumers = sum(len(q.consumers) for q in broker.queues)
+        polls = int(consumers * 4 * span / broker.broker.poll_interval)
+    return 100 * n_records * (client.retries + 1) + polls + 100_000
+
+
+def _check_work(system, workload: Workload, n_records: int, client: Client, span: float) -> None:
+    """Refuse up front a run whose bounded work is far beyond ``_checks`` limits."""
+    attempts = n_records * (client.retries + 1)
+    if attempts > _checks.MAX_ATTEMPTS:
+        raise ValueError(
+            f"retries={client.retries} with {n_records:,} jobs allows up to {attempts:.3g} attempts; "
+            f"at most {_checks.MAX_ATTEMPTS:,} per run: lower retries or the number of jobs")
+    broker = system.back if isinstance(system, Hybrid) else system
+    if isinstance(broker, MessageQueue) and broker.broker.poll_interval > 0:
+        poll = broker.broker.poll_interval
+        consumers = sum(len(q.consumers) for q in broker.queues)
+        polls = consumers * span / poll
+        if polls > _checks.MAX_ATTEMPTS:
+            least = consumers * span / _checks.MAX_ATTEMPTS
+            raise ValueError(
+                f"poll_interval={poll!r} s: {consumers} consumers polling through the run's {span:.3g} s or more "
+                f"would poll about {polls:.3g} times; at most {_checks.MAX_ATTEMPTS:,} polls per run: "
+                f"use poll_interval >= {least:.2g} s (or 0: the broker pushes)")
+
+
+def _delay_to(now: float, when: float) -> float:
+    """The delay that SimPy adds to ``now`` to land exactly on ``when``."""
+    delay = when - now
+    for _ in range(4):
+        if now + delay < when:
+            delay = math.nextafter(delay, math.inf)
+        elif now + delay > when:
+            delay = math.nextafter(delay, -math.inf)
+        else:
+            break
+    return delay
+
+
+class _Sampler:
+    """The timeline: the state every ``every`` seconds from time 0.
+
+    The state changes only at events, so a stretch of samples before the next
+    event is recorded at once, as one state and a count: a run costs in
+    proportion to its events, however long it idles. Beyond
+    ``MAX_SAMPLES`` samples the spacing doubles (every second sample is kept).
+    """
+
+    def __init__(self, env, net, run, every: float):
+        self.env, self.net, self.run, self.every = env, net, run, every
+        self.times: list = []      # sample times (s)
+        self.runs: list = []       # [count, state]: consecutive samples with one state
+        self.next = 0.0            # time of the next sample (s)
+
+    def state(self):
+        nodes, net = self.net.nodes, self.net
+        return (net.queue_lengths, [n.held + net.in_transit(n) for n in nodes], [len(n.serving) for n in nodes],
+                [n.memory for n in nodes], [n.up for n in nodes], self.run.in_system)
+
+    def process(self):
+        env, times, runs = self.env, self.times, self.runs
+        while True:
+            state = self.state()
+            upcoming = env.peek()            # nothing changes before this event
+            t, count = self.next, 0
+            while True:
+                times.append(t)
+                count += 1
+                t += self.every
+                if not t < upcoming or math.isinf(upcoming):
+                    break
+                while len(times) >= _checks.MAX_SAMPLES or \
+                        (upcoming - t) / self.every > _checks.MAX_SAMPLES - len(times):
+                    runs.append([count, state])    # too many samples ahead: coarsen first
+                    count = 0
+                    self._coarsen()
+                    t = times[-1] + self.every
+                if not t < upcoming:
+                    break
+            if count:
+                runs.append([count, state])
+            self.next = t
+            if math.isinf(upcoming):
+                return                       # nothing left to happen
+            yield env.timeout(_delay_to(env.now, t))
+
+    def _coarsen(self) -> None:
+        """Keep every second sample (indices 0, 2, 4, ...); double the spacing."""
+        first, kept = 0, []
+        for count, state in self.runs:
+            evens = (first + count + 1) // 2 - (first + 1) // 2
+            if evens:
+                kept.append([evens, state])
+            first += count
+        self.runs[:] = kept
+        self.times[:] = self.times[::2]
+        self.every *= 2
+
+    def timeline(self, crash_log) -> Timeline:
+        counts = np.array([c for c, _ in self.runs], dtype=np.int64)
+        n, nodes = len(self.times), len(self.net.nodes)
+
+        def column(k, dtype, width):
+            values = np.array([r[1][k] for r in self.runs], dtype=dtype).reshape(len(self.runs), width)
+            return np.repeat(values, counts, axis=0).reshape(n, width)
+
+        return Timeline(
+            time=np.array(self.times, dtype=float),
+            queue=column(0, np.int64, len(self.net.queue_lengths)),
+            in_flight=column(1, np.int64, nodes),
+            in_service=column(2, np.int64, nodes),
+            memory_mb=column(3, float, nodes),
+            up=column(4, bool, nodes),
+            in_system=column(5, np.int64, 1).reshape(n),
+            crashes=np.array(crash_log, dtype=[("time", float), ("server", np.int32)]),
+        )
+
+
+def _run_events(env, stop, max_events: int) -> bool:
+    """Process events until ``stop`` has been; False if ``max_events`` ran out first."""
+    step = env.step
+    try:
+        for _ in range(max_events):
+            if stop.callbacks is None:       # processed
+                return True
+            step()
+    except simpy.core.EmptySchedule:
+        pass
+    return stop.callbacks is None
 
 
 def _checked_failures(failures, n_servers: int) -> list:
@@ -209,7 +364,8 @@ def _checked_failures(failures, n_servers: int) -> list:
 
 
 def simulate(system, workload: Workload, *, client: Client = Client(), seed: int = 0,
-             until: float | None = None, sample_every: float | None = None, failures=()) -> Result:
+             until: float | None = None, sample_every: float | None = None, failures=(),
+             max_events: int | None = None) -> Result:
     """Run ``system`` (a :class:`LoadBalancer`, :class:`MessageQueue` or
     :class:`Hybrid`) on ``workload`` and return every job's record, a timeline
     and a summary.
@@ -219,12 +375,18 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         workload carries its own seed. Same inputs, same result, bit for bit.
     until: stop at this time (s). By default the run lasts until every job has
         an outcome and the servers have finished all the work they still hold
-        (work for clients who gave up counts as wasted), bounded by a safety
-        horizon (see ``_safety_horizon``). Jobs still in the system when the
-        run stops are reported as ``in_system``.
+        (work for clients who gave up counts as wasted). Jobs still in the
+        system when the run stops are reported as ``in_system``; jobs that
+        would arrive after ``until`` as ``not_sent``.
     sample_every: seconds between timeline samples (default: about 200 samples
         over the arrival period or the time the servers need for all the work,
-        whichever is longer).
+        whichever is longer; see :class:`~mqlb.result.Timeline` for long runs).
+    max_events: the most simulation events the run may process (default: a
+        hundred per job and attempt, plus the polls of idle consumers; enough
+        for any run that is not stuck in a loop, such as consumers crashing
+        on the same messages for ever). A run that reaches it stops, warns
+        with :class:`StoppedEarly` and says why in ``Result.stopped_early``;
+        pass a larger ``max_events`` to let it run longer.
     failures: injected crashes, a list of ``(time_s, server)``: the server (or
         consumer; numbered as in ``Result.servers.names``) crashes at that time
         and restarts after its ``restart_s``, as if it had run out of memory.
@@ -235,16 +397,27 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     _checks.instance("client", client, Client, "a Client")
     _checks.count("seed", seed, minimum=0)
     if until is not None:
-        until = _checks.positive("until", until)
+        until = _checks.seconds("until", until)
     last = float(workload.arrival[-1]) if len(workload) else 0.0
+    span = _expected_span(system, workload)
     if sample_every is None:   # cover the arrivals and the time to drain the work, in about 200 samples
         drain = workload.total_work / system.capacity if math.isfinite(system.capacity) else 0.0
         sample_every = max(last, drain, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
-    sample_every = _checks.positive("sample_every", sample_every)
+    else:
+        sample_every = _checks.seconds("sample_every", sample_every)
+        samples = min(span, until or math.inf) / sample_every
+        if samples > _checks.MAX_SAMPLES:
+            raise ValueError(
+                f"sample_every={sample_every!r} s would take about {samples:.3g} timeline samples over the run's "
+                f"{min(span, until or math.inf):.3g} s or more; at most {_checks.MAX_SAMPLES:,}: use sample_every >= "
+                f"{min(span, until or math.inf) / _checks.MAX_SAMPLES:.2g} s (or leave it out)")
+    if max_events is not None:
+        max_events = _checks.count("max_events", max_events)
 
     env = simpy.Environment()
     policy_seed, client_seed = np.random.SeedSequence(seed).generate_state(2)
     rec_job, rec_queue, queue_names = system._layout(workload)
+    _check_work(system, workload, len(rec_job), client, span)
     run = _Run(env, workload, rec_job, rec_queue, client, random.Random(int(client_seed)))
     net = run.system = system._start(env, run, int(policy_seed))
     for when, server in _checked_failures(failures, len(net.nodes)):
@@ -271,21 +444,19 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         if rec < n_recs:
             env.timeout(max(times[rec] - env.now, 0.0)).callbacks.append(arrive)
 
-    samples: list = []
-
-    def sampler():
-        nodes = net.nodes
-        while True:
-            samples.append((env.now, net.queue_lengths,
-                            [n.held + net.in_transit(n) for n in nodes], [len(n.serving) for n in nodes],
-                            [n.memory for n in nodes], [n.up for n in nodes], run.in_system))
-            yield env.timeout(sample_every)
-
+    sampler = _Sampler(env, net, run, sample_every)
     if n_recs:
         env.timeout(times[0]).callbacks.append(arrive)
-    env.process(sampler())
-    horizon = env.timeout(until if until is not None else _safety_horizon(system, workload, client, net.specs))
-    env.run(until=env.any_of([run.finished, horizon]))
+    env.process(sampler.process())
+    stop = env.any_of([run.finished] + ([env.timeout(until)] if until is not None else []))
+    budget = max_events if max_events is not None else _event_budget(system, len(rec_job), client, span)
+    stopped_early = None
+    if not _run_events(env, stop, budget):
+        stopped_early = (
+            f"stopped at t = {env.now:.6g} s after {budget:,} events with {run.pending:,} jobs still without an "
+            f"outcome (reported as in_system), perhaps consumers crashing on the same messages for ever; "
+            f"pass max_events= more than {budget:,} to let it run longer, or until= to stop at a set time")
+        warnings.warn(stopped_early, StoppedEarly, stacklevel=2)
     run.close()
 
     records = np.zeros(len(rec_job), dtype=RECORD_DTYPE)
@@ -298,16 +469,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         records[name] = getattr(run, name)
 
     nodes = net.nodes
-    timeline = Timeline(
-        time=np.array([s[0] for s in samples]),
-        queue=np.array([s[1] for s in samples], dtype=np.int64).reshape(len(samples), -1),
-        in_flight=np.array([s[2] for s in samples], dtype=np.int64).reshape(len(samples), len(nodes)),
-        in_service=np.array([s[3] for s in samples], dtype=np.int64).reshape(len(samples), len(nodes)),
-        memory_mb=np.array([s[4] for s in samples], dtype=float).reshape(len(samples), len(nodes)),
-        up=np.array([s[5] for s in samples], dtype=bool).reshape(len(samples), len(nodes)),
-        in_system=np.array([s[6] for s in samples], dtype=np.int64),
-        crashes=np.array(run.crash_log, dtype=[("time", float), ("server", np.int32)]),
-    )
+    timeline = sampler.timeline(run.crash_log)
     servers = ServerStats(
         names=net.node_names,
         capacity=np.array([s.capacity for s in net.specs]),
@@ -315,4 +477,4 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         max_memory_mb=np.array([n.max_memory for n in nodes]),
         crashes=np.array([n.crashes for n in nodes]),
     )
-    return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity)
+    return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, stopped_early)

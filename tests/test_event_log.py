@@ -118,10 +118,24 @@ def test_nginx_max_conns_rejects_at_once():
 
 def test_client_timeout_wastes_the_work():
     """The second job's answer would come at 4 s; its client gave up at 3 s,
-    but the server still did its 2 s of work."""
+    but the server still did its 2 s of work. The record keeps the start (2 s,
+    before the client gave up), not the finish after it (the rule retries=1
+    follows too: test_properties checks it on random configurations)."""
     r = simulate(LoadBalancer([Server()]), jobs([0, 0], [2, 2]), client=Client(timeout=3))
-    assert log(r, "done", "end", "outcome", "work") == [(2, 2, "completed", 2), (4, 3, "timed_out", 2)]
+    assert log(r, "start", "done", "end", "outcome", "work") == [(0, 2, 2, "completed", 2), (2, None, 3, "timed_out", 2)]
     assert r.summary().wasted_work == pytest.approx(2)
+    assert r.summary().throughput == pytest.approx(1 / 3)   # only the first job's service finished in time
+
+
+def test_a_job_after_the_stop_time_is_not_sent():
+    """The issue's repro: jobs arriving at 50 and 60 s, after until=10, were
+    recorded as timed out at 3 s and counted in the system."""
+    r = simulate(LoadBalancer([Server()]), jobs([1, 2, 50, 60], [0.5] * 4), client=Client(timeout=3), until=10)
+    assert log(r, "end", "outcome", "attempts") == [(1.5, "completed", 1), (2.5, "completed", 1),
+                                                    (None, "not_sent", 0), (None, "not_sent", 0)]
+    s = r.summary()
+    assert (s.jobs, s.completed, s.timed_out, s.in_system, s.not_sent) == (2, 2, 0, 0, 2)
+    assert s.success_rate == 1.0 and s.span == pytest.approx(1.5)
 
 
 def test_retry_with_backoff():
