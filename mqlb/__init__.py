@@ -23,7 +23,7 @@ from .loadbalancer import POLICIES, LoadBalancer
 from .messagequeue import EXCHANGES, Broker, MessageQueue, Queue
 from .result import OUTCOMES, RECORD_DTYPE, Result, Summary, Timeline
 from .server import Server
-from .simulate import simulate
+from .simulate import StoppedEarly, simulate
 from .sweep import grid_points, shared_pool, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
 
@@ -35,6 +35,6 @@ __all__ = [
     "EXCHANGES", "Broker", "MessageQueue", "Queue",
     "OUTCOMES", "RECORD_DTYPE", "Result", "Summary", "Timeline",
     "Server",
-    "simulate", "grid_points", "shared_pool", "simulate_each", "sweep",
+    "StoppedEarly", "simulate", "grid_points", "shared_pool", "simulate_each", "sweep",
     "JobClass", "Workload", "make_workload",
 ]

@@ -52,6 +52,12 @@ def count(name: str, value, *, minimum: int = 1, allow_none: bool = False) -> in
     return int(value)
 
 
+def short(value, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 5] + " ...]"
+
+
 def choice(name: str, value, allowed) -> str:
     """One of the strings in ``allowed``."""
     if value not in allowed:

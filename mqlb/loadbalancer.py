@@ -64,16 +64,18 @@ class LoadBalancer:
         object.__setattr__(self, "servers", servers)
         _checks.choice("policy", self.policy, POLICIES)
         if self.weights is not None:
+            if isinstance(self.weights, (str, bytes)) or not hasattr(self.weights, "__iter__"):
+                raise TypeError(f"weights must be a list of numbers > 0, one per server, or None, got {self.weights!r}")
             weights = tuple(_checks.positive("weights", w) for w in self.weights)
             if len(weights) != len(servers):
                 raise ValueError(f"weights must have one entry per server ({len(servers)}), got {len(weights)}")
             object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "max_conns", _checks.count("max_conns", self.max_conns, allow_none=True))
         _checks.choice("on_full", self.on_full, ON_FULL)
-        object.__setattr__(self, "queue_timeout", _checks.positive("queue_timeout", self.queue_timeout, allow_inf=True))
+        object.__setattr__(self, "queue_timeout", _checks.seconds("queue_timeout", self.queue_timeout, allow_inf=True))
         if not isinstance(self.health_checks, bool):
             raise TypeError(f"health_checks must be True or False, got {self.health_checks!r}")
-        object.__setattr__(self, "latency", _checks.non_negative("latency", self.latency))
+        object.__setattr__(self, "latency", _checks.seconds("latency", self.latency, allow_zero=True))
         if not isinstance(self.abort_on_close, bool):
             raise TypeError(f"abort_on_close must be True or False, got {self.abort_on_close!r}")
 

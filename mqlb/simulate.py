@@ -240,7 +240,7 @@ def _check_work(system, workload: Workload, n_records: int, client: Client, span
         if polls > _checks.MAX_ATTEMPTS:
             least = consumers * span / _checks.MAX_ATTEMPTS
             raise ValueError(
-                f"poll_interval={poll!r} s: {consumers} consumers polling through the run's {span:.3g} s or more "
+                f"poll_interval={poll!r} s: {consumers} consumer{'s' if consumers != 1 else ''} polling through the run's {span:.3g} s or more "
                 f"would poll about {polls:.3g} times; at most {_checks.MAX_ATTEMPTS:,} polls per run: "
                 f"use poll_interval >= {least:.2g} s (or 0: the broker pushes)")
 
@@ -351,11 +351,13 @@ def _run_events(env, stop, max_events: int) -> bool:
 
 
 def _checked_failures(failures, n_servers: int) -> list:
+    if isinstance(failures, (str, bytes)) or not hasattr(failures, "__iter__"):
+        raise TypeError(f"failures must be a list of (time_s, server) pairs, got {failures!r}")
     out = []
     for item in failures:
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
             raise TypeError(f"failures must be a list of (time_s, server) pairs, got {item!r}")
-        when = _checks.non_negative("failure time", item[0])
+        when = _checks.seconds("failure time", item[0], allow_zero=True)
         server = _checks.count("failure server", item[1], minimum=0)
         if server >= n_servers:
             raise ValueError(f"failure server must be a server index from 0 to {n_servers - 1}, got {server}")
