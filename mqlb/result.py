@@ -32,7 +32,8 @@ describe the deciding attempt's service only as far as it happened before the
 client learned the outcome (``end``). Service that begins or finishes after a
 client gave up (``timed_out``) is work done for nobody: it counts in ``work``,
 never in ``start``, ``done`` or the throughput. A job whose arrival time lies
-after ``simulate(until=...)`` was never sent: its outcome is ``not_sent``, its
+after the end of the run (``simulate(until=...)``, or an early stop; see
+``Result.stopped_early``) was never sent: its outcome is ``not_sent``, its
 ``start``, ``done`` and ``end`` are NaN, ``attempts`` is 0, and it is left out
 of every count, rate and summary figure (``Summary.not_sent`` says how many).
 """
@@ -53,8 +54,9 @@ OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_s
 - lost: accepted, then destroyed (a crashed server, an unroutable message);
 - dead_lettered: dropped by the broker (queue overflow, delivery limit);
 - in_system: sent, and still waiting or in service when the simulation stopped;
-- not_sent: its arrival time lies after the end of the run (``until``): the
-  client never sent it, so it is in no count of jobs, rate or summary figure.
+- not_sent: its arrival time lies after the end of the run (``until``, or an
+  early stop): the client never sent it, so it is in no count of jobs, rate or
+  summary figure.
 """
 COMPLETED, REJECTED, TIMED_OUT, LOST, DEAD_LETTERED, IN_SYSTEM, NOT_SENT = range(len(OUTCOMES))
 

@@ -288,6 +288,11 @@ class _Sampler:
                 times.append(t)
                 count += 1
                 t += self.every
+                if len(times) > _checks.MAX_SAMPLES:
+                    runs.append([count, state])
+                    count = 0
+                    self._coarsen()
+                    t = times[-1] + self.every
                 if not t < upcoming or math.isinf(upcoming):
                     break
                 while len(times) >= _checks.MAX_SAMPLES or \
@@ -456,7 +461,9 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     if not _run_events(env, stop, budget):
         stopped_early = (
             f"stopped at t = {env.now:.6g} s after {budget:,} events with {run.pending:,} jobs still without an "
-            f"outcome (reported as in_system), perhaps consumers crashing on the same messages for ever; "
+            f"outcome (reported as in_system) and {run.tasks:,} requests or messages still held by the servers "
+            f"or queues (their further work is not counted), perhaps consumers crashing on the same messages "
+            f"for ever; "
             f"pass max_events= more than {budget:,} to let it run longer, or until= to stop at a set time")
         warnings.warn(stopped_early, StoppedEarly, stacklevel=2)
     run.close()
