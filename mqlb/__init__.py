@@ -23,7 +23,8 @@ from .loadbalancer import POLICIES, LoadBalancer
 from .messagequeue import EXCHANGES, Broker, MessageQueue, Queue
 from .result import OUTCOMES, RECORD_DTYPE, Result, Summary, Timeline
 from .server import Server
-from .simulate import StoppedEarly, simulate
+from .budget import StoppedEarly
+from .simulate import simulate
 from .sweep import grid_points, shared_pool, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
 

@@ -17,12 +17,13 @@ import numpy as np
 import simpy
 
 from . import _checks
+from .budget import StoppedEarly, check_work, event_budget, expected_span, run_events
 from .client import Client
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
-from .result import (COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, TIMED_OUT, Result, ServerStats,
-                     Timeline)
+from .result import COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, TIMED_OUT, Result, ServerStats
+from .sampler import Sampler
 from .server import Task
 from .workload import Workload
 
@@ -200,161 +201,6 @@ class _Run:
                 self._forget_late_service(rec, self.end[rec])
 
 
-class StoppedEarly(UserWarning):
-    """A run stopped before its work was done (see ``Result.stopped_early``)."""
-
-
-def _expected_span(system, workload: Workload) -> float:
-    """A lower bound on a run's length (s): the last arrival, or the time the
-    servers need for all the work at full capacity if that is later."""
-    last = float(workload.arrival[-1]) if len(workload) else 0.0
-    capacity = system.capacity
-    drain = workload.total_work / capacity if math.isfinite(capacity) else 0.0
-    return max(last, drain, float(workload.size.max(initial=0.0)))
-
-
-def _event_budget(system, n_records: int, client: Client, span: float) -> int:
-    """Events a run may take by default: a hundred per possible attempt (sending,
-    delivery, service, ack, deadline, retry, and redeliveries after crashes),
-    the polls of idle consumers, and a floor for small runs."""
-    polls = 0
-    broker = system.back if isinstance(system, Hybrid) else system
-    if isinstance(broker, MessageQueue) and broker.broker.poll_interval > 0:
-        consumers = sum(len(q.consumers) for q in broker.queues)
-        polls = int(consumers * 4 * span / broker.broker.poll_interval)
-    return 100 * n_records * (client.retries + 1) + polls + 100_000
-
-
-def _check_work(system, workload: Workload, n_records: int, client: Client, span: float) -> None:
-    """Refuse up front a run whose bounded work is far beyond ``_checks`` limits."""
-    attempts = n_records * (client.retries + 1)
-    if attempts > _checks.MAX_ATTEMPTS:
-        raise ValueError(
-            f"retries={client.retries} with {n_records:,} jobs allows up to {attempts:.3g} attempts; "
-            f"at most {_checks.MAX_ATTEMPTS:,} per run: lower retries or the number of jobs")
-    broker = system.back if isinstance(system, Hybrid) else system
-    if isinstance(broker, MessageQueue) and broker.broker.poll_interval > 0:
-        poll = broker.broker.poll_interval
-        consumers = sum(len(q.consumers) for q in broker.queues)
-        polls = consumers * span / poll
-        if polls > _checks.MAX_ATTEMPTS:
-            least = consumers * span / _checks.MAX_ATTEMPTS
-            raise ValueError(
-                f"poll_interval={poll!r} s: {consumers} consumer{'s' if consumers != 1 else ''} polling through the run's {span:.3g} s or more "
-                f"would poll about {polls:.3g} times; at most {_checks.MAX_ATTEMPTS:,} polls per run: "
-                f"use poll_interval >= {least:.2g} s (or 0: the broker pushes)")
-
-
-def _delay_to(now: float, when: float) -> float:
-    """The delay that SimPy adds to ``now`` to land exactly on ``when``."""
-    delay = when - now
-    for _ in range(4):
-        if now + delay < when:
-            delay = math.nextafter(delay, math.inf)
-        elif now + delay > when:
-            delay = math.nextafter(delay, -math.inf)
-        else:
-            break
-    return delay
-
-
-class _Sampler:
-    """The timeline: the state every ``every`` seconds from time 0.
-
-    The state changes only at events, so a stretch of samples before the next
-    event is recorded at once, as one state and a count: a run costs in
-    proportion to its events, however long it idles. Beyond
-    ``MAX_SAMPLES`` samples the spacing doubles (every second sample is kept).
-    """
-
-    def __init__(self, env, net, run, every: float):
-        self.env, self.net, self.run, self.every = env, net, run, every
-        self.times: list = []      # sample times (s)
-        self.runs: list = []       # [count, state]: consecutive samples with one state
-        self.next = 0.0            # time of the next sample (s)
-
-    def state(self):
-        nodes, net = self.net.nodes, self.net
-        return (net.queue_lengths, [n.held + net.in_transit(n) for n in nodes], [len(n.serving) for n in nodes],
-                [n.memory for n in nodes], [n.up for n in nodes], self.run.in_system)
-
-    def process(self):
-        env, times, runs = self.env, self.times, self.runs
-        while True:
-            state = self.state()
-            upcoming = env.peek()            # nothing changes before this event
-            t, count = self.next, 0
-            while True:
-                times.append(t)
-                count += 1
-                t += self.every
-                if len(times) > _checks.MAX_SAMPLES:
-                    runs.append([count, state])
-                    count = 0
-                    self._coarsen()
-                    t = times[-1] + self.every
-                if not t < upcoming or math.isinf(upcoming):
-                    break
-                while len(times) >= _checks.MAX_SAMPLES or \
-                        (upcoming - t) / self.every > _checks.MAX_SAMPLES - len(times):
-                    runs.append([count, state])    # too many samples ahead: coarsen first
-                    count = 0
-                    self._coarsen()
-                    t = times[-1] + self.every
-                if not t < upcoming:
-                    break
-            if count:
-                runs.append([count, state])
-            self.next = t
-            if math.isinf(upcoming):
-                return                       # nothing left to happen
-            yield env.timeout(_delay_to(env.now, t))
-
-    def _coarsen(self) -> None:
-        """Keep every second sample (indices 0, 2, 4, ...); double the spacing."""
-        first, kept = 0, []
-        for count, state in self.runs:
-            evens = (first + count + 1) // 2 - (first + 1) // 2
-            if evens:
-                kept.append([evens, state])
-            first += count
-        self.runs[:] = kept
-        self.times[:] = self.times[::2]
-        self.every *= 2
-
-    def timeline(self, crash_log) -> Timeline:
-        counts = np.array([c for c, _ in self.runs], dtype=np.int64)
-        n, nodes = len(self.times), len(self.net.nodes)
-
-        def column(k, dtype, width):
-            values = np.array([r[1][k] for r in self.runs], dtype=dtype).reshape(len(self.runs), width)
-            return np.repeat(values, counts, axis=0).reshape(n, width)
-
-        return Timeline(
-            time=np.array(self.times, dtype=float),
-            queue=column(0, np.int64, len(self.net.queue_lengths)),
-            in_flight=column(1, np.int64, nodes),
-            in_service=column(2, np.int64, nodes),
-            memory_mb=column(3, float, nodes),
-            up=column(4, bool, nodes),
-            in_system=column(5, np.int64, 1).reshape(n),
-            crashes=np.array(crash_log, dtype=[("time", float), ("server", np.int32)]),
-        )
-
-
-def _run_events(env, stop, max_events: int) -> bool:
-    """Process events until ``stop`` has been; False if ``max_events`` ran out first."""
-    step = env.step
-    try:
-        for _ in range(max_events):
-            if stop.callbacks is None:       # processed
-                return True
-            step()
-    except simpy.core.EmptySchedule:
-        pass
-    return stop.callbacks is None
-
-
 def _checked_failures(failures, n_servers: int) -> list:
     if isinstance(failures, (str, bytes)) or not hasattr(failures, "__iter__"):
         raise TypeError(f"failures must be a list of (time_s, server) pairs, got {failures!r}")
@@ -406,7 +252,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     if until is not None:
         until = _checks.seconds("until", until)
     last = float(workload.arrival[-1]) if len(workload) else 0.0
-    span = _expected_span(system, workload)
+    span = expected_span(system, workload)
     if sample_every is None:   # cover the arrivals and the time to drain the work, in about 200 samples
         drain = workload.total_work / system.capacity if math.isfinite(system.capacity) else 0.0
         sample_every = max(last, drain, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
@@ -424,7 +270,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     env = simpy.Environment()
     policy_seed, client_seed = np.random.SeedSequence(seed).generate_state(2)
     rec_job, rec_queue, queue_names = system._layout(workload)
-    _check_work(system, workload, len(rec_job), client, span)
+    check_work(system, workload, len(rec_job), client, span)
     run = _Run(env, workload, rec_job, rec_queue, client, random.Random(int(client_seed)))
     net = run.system = system._start(env, run, int(policy_seed))
     for when, server in _checked_failures(failures, len(net.nodes)):
@@ -451,14 +297,14 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         if rec < n_recs:
             env.timeout(max(times[rec] - env.now, 0.0)).callbacks.append(arrive)
 
-    sampler = _Sampler(env, net, run, sample_every)
+    sampler = Sampler(env, net, run, sample_every)
     if n_recs:
         env.timeout(times[0]).callbacks.append(arrive)
     env.process(sampler.process())
     stop = env.any_of([run.finished] + ([env.timeout(until)] if until is not None else []))
-    budget = max_events if max_events is not None else _event_budget(system, len(rec_job), client, span)
+    budget = max_events if max_events is not None else event_budget(system, len(rec_job), client, span)
     stopped_early = None
-    if not _run_events(env, stop, budget):
+    if not run_events(env, stop, budget):
         stopped_early = (
             f"stopped at t = {env.now:.6g} s after {budget:,} events with {run.pending:,} jobs still without an "
             f"outcome (reported as in_system) and {run.tasks:,} requests or messages still held by the servers "
