@@ -78,7 +78,8 @@ def instance(name: str, value, kind, what: str):
 # up front with a message that gives the expected size.
 MAX_JOBS = 2_000_000          # jobs in one workload (arrays of 4 numbers each, and a record each)
 MAX_ATTEMPTS = 20_000_000     # records × (1 + retries): the most sends a run may need
-MAX_SAMPLES = 100_000         # timeline samples (the spacing doubles beyond; see Timeline)
+MAX_SAMPLES = 500_000         # timeline samples (the spacing doubles beyond; see Timeline) ...
+MAX_TIMELINE_VALUES = 10_000_000   # ... and at most this many numbers in the timeline's arrays (80 MB)
 MAX_SECONDS = 1e12            # any time span or job size (s): about 31 700 years
 
 
@@ -89,6 +90,12 @@ def seconds(name: str, value, *, allow_zero: bool = False, allow_inf: bool = Fal
     if MAX_SECONDS < value < math.inf:
         raise ValueError(f"{name} must be at most {MAX_SECONDS:g} s (about 31 700 years), got {value!r}")
     return value
+
+
+def max_samples(servers: int, queues: int) -> int:
+    """Most timeline samples for a system of ``servers`` and ``queues``: each
+    sample holds five numbers per server, one per queue, and the time and count."""
+    return max(2, min(MAX_SAMPLES, MAX_TIMELINE_VALUES // (5 * servers + queues + 2)))
 
 
 def jobs(name: str, expected: float, hint: str = "") -> None:

@@ -80,7 +80,8 @@ class Timeline:
     ``crashes``: (time, server) of every crash.
 
     Samples are evenly spaced from time 0. A run that lasts so long that the
-    requested spacing would give more than ``MAX_SAMPLES`` samples keeps every
+    requested spacing would give more samples than the bound (500 000, fewer
+    with many servers: at most ten million numbers in all) keeps every
     second sample, as often as needed: the spacing doubles, and
     ``time[1] - time[0]`` is always the spacing used.
     """

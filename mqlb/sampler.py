@@ -29,14 +29,16 @@ class Sampler:
     The state changes only at events, so a stretch of samples before the next
     event is recorded at once, as one state and a count: a run costs in
     proportion to its events, however long it idles. Beyond
-    ``MAX_SAMPLES`` samples the spacing doubles (every second sample is kept).
+    ``_checks.max_samples`` samples the spacing doubles (every second sample is kept).
     """
 
-    def __init__(self, env, net, run, every: float):
+    def __init__(self, env, net, run, every: float, room: int | None = None):
         self.env, self.net, self.run, self.every = env, net, run, every
         self.times: list = []      # sample times (s)
         self.runs: list = []       # [count, state]: consecutive samples with one state
         self.next = 0.0            # time of the next sample (s)
+        bound = _checks.max_samples(len(net.nodes), len(net.queue_lengths))
+        self.room = bound if room is None else min(room, bound)   # most samples kept
 
     def state(self):
         nodes, net = self.net.nodes, self.net
@@ -53,15 +55,14 @@ class Sampler:
                 times.append(t)
                 count += 1
                 t += self.every
-                if len(times) > _checks.MAX_SAMPLES:
+                if len(times) > self.room:
                     runs.append([count, state])
                     count = 0
                     self._coarsen()
                     t = times[-1] + self.every
                 if not t < upcoming or math.isinf(upcoming):
                     break
-                while len(times) >= _checks.MAX_SAMPLES or \
-                        (upcoming - t) / self.every > _checks.MAX_SAMPLES - len(times):
+                while len(times) >= self.room or (upcoming - t) / self.every > self.room - len(times):
                     runs.append([count, state])    # too many samples ahead: coarsen first
                     count = 0
                     self._coarsen()

@@ -216,6 +216,16 @@ def _checked_failures(failures, n_servers: int) -> list:
     return out
 
 
+def _servers_and_queues(system) -> tuple:
+    """(servers or consumers, queues) of a system, as its timeline has them."""
+    if isinstance(system, LoadBalancer):
+        return len(system.servers), 1
+    if isinstance(system, MessageQueue):
+        return sum(len(q.consumers) for q in system.queues), len(system.queues)
+    front, back = _servers_and_queues(system.front), _servers_and_queues(system.back)
+    return front[0] + back[0], front[1] + back[1]
+
+
 def simulate(system, workload: Workload, *, client: Client = Client(), seed: int = 0,
              until: float | None = None, sample_every: float | None = None, failures=(),
              max_events: int | None = None) -> Result:
@@ -233,7 +243,8 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         would arrive after ``until`` as ``not_sent``.
     sample_every: seconds between timeline samples (default: about 200 samples
         over the arrival period or the time the servers need for all the work,
-        whichever is longer; see :class:`~mqlb.result.Timeline` for long runs).
+        whichever is longer, and at most 2 000 however long the run lasts; see
+        :class:`~mqlb.result.Timeline` for long runs).
     max_events: the most simulation events the run may process (default: a
         hundred per job and attempt, plus the polls of idle consumers; enough
         for any run that is not stuck in a loop, such as consumers crashing
@@ -253,17 +264,20 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         until = _checks.seconds("until", until)
     last = float(workload.arrival[-1]) if len(workload) else 0.0
     span = expected_span(system, workload)
+    room = None
     if sample_every is None:   # cover the arrivals and the time to drain the work, in about 200 samples
+        room = 10 * _SAMPLES
         drain = workload.total_work / system.capacity if math.isfinite(system.capacity) else 0.0
         sample_every = max(last, drain, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
     else:
         sample_every = _checks.seconds("sample_every", sample_every)
-        samples = min(span, until or math.inf) / sample_every
-        if samples > _checks.MAX_SAMPLES:
+        samples, length = min(span, until or math.inf) / sample_every, min(span, until or math.inf)
+        room = _checks.max_samples(*_servers_and_queues(system))
+        if samples > room:
             raise ValueError(
                 f"sample_every={sample_every!r} s would take about {samples:.3g} timeline samples over the run's "
-                f"{min(span, until or math.inf):.3g} s or more; at most {_checks.MAX_SAMPLES:,}: use sample_every >= "
-                f"{min(span, until or math.inf) / _checks.MAX_SAMPLES:.2g} s (or leave it out)")
+                f"{length:.3g} s or more; at most {room:,} for this system: use sample_every >= "
+                f"{length / room:.2g} s (or leave it out)")
     if max_events is not None:
         max_events = _checks.count("max_events", max_events)
 
@@ -297,7 +311,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         if rec < n_recs:
             env.timeout(max(times[rec] - env.now, 0.0)).callbacks.append(arrive)
 
-    sampler = Sampler(env, net, run, sample_every)
+    sampler = Sampler(env, net, run, sample_every, room)
     if n_recs:
         env.timeout(times[0]).callbacks.append(arrive)
     env.process(sampler.process())
