@@ -269,3 +269,38 @@ def test_hybrid_sends_heavy_classes_to_the_broker():
     assert r.servers.names == ("api 0", "jobs[0]")
     with pytest.raises(ValueError, match="kind must be one of"):
         simulate(mqlb.Hybrid(LoadBalancer([Server()]), MessageQueue(consumers=[Server()]), ["nope"]), wl)
+
+
+def test_unlimited_slots_finish_every_job():
+    """The safety horizon used to stop this run with 239 of 300 jobs in the
+    system (it took unlimited slots for infinite capacity, ignoring prefetch).
+    Prefetch 1 lets the consumer hold one job at a time: the last ends at 300 s;
+    without a prefetch limit all 300 run at once and end at 1 s."""
+    for prefetch, last in ((1, 300.0), (None, 1.0)):
+        r = simulate(MessageQueue(consumers=[Server(slots=None)], prefetch=prefetch), jobs([0.0] * 300, [1.0] * 300))
+        assert r.stopped_early is None and r.summary().completed == 300
+        assert log(r, "end")[-1] == (last,)
+
+
+def test_a_crash_loop_with_a_delivery_limit_finishes():
+    """Each 150 MB job crashes the 100 MB consumer; after three deliveries it is
+    dead-lettered. The horizon used to leave 86 of 100 in the system."""
+    r = simulate(MessageQueue(consumers=[Server(memory_mb=100)], delivery_limit=3),
+                 jobs([0.0] * 100, [1.0] * 100, memory=150))
+    assert r.stopped_early is None
+    assert log(r, "outcome", "deliveries") == [("dead_lettered", 3)] * 100
+
+
+def test_an_endless_crash_loop_says_it_stopped_early():
+    """Two 60 MB jobs fit a 100 MB consumer one at a time but not together: with
+    two slots and prefetch 2 they crash it together, for ever. The run stops at
+    its event budget and says so; a larger budget lets it run longer."""
+    mq = MessageQueue(consumers=[Server(slots=2, memory_mb=100, restart_s=1.0)], prefetch=2)
+    wl = jobs([0.0, 0.0], [1.0, 1.0], memory=60)
+    with pytest.warns(mqlb.StoppedEarly, match="max_events"):
+        short = simulate(mq, wl, max_events=1000)
+    with pytest.warns(mqlb.StoppedEarly):
+        long = simulate(mq, wl, max_events=2000)
+    assert "2 jobs still without an outcome" in short.stopped_early
+    assert log(short, "outcome") == [("in_system",)] * 2
+    assert long.servers.crashes[0] > short.servers.crashes[0] > 100
