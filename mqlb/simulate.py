@@ -319,12 +319,15 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     budget = max_events if max_events is not None else event_budget(system, len(rec_job), client, span)
     stopped_early = None
     if not run_events(env, stop, budget):
-        stopped_early = (
-            f"stopped at t = {env.now:.6g} s after {budget:,} events with {run.pending:,} jobs still without an "
-            f"outcome (reported as in_system) and {run.tasks:,} requests or messages still held by the servers "
-            f"or queues (their further work is not counted), perhaps consumers crashing on the same messages "
-            f"for ever; "
-            f"pass max_events= more than {budget:,} to let it run longer, or until= to stop at a set time")
+        held = (f"{run.pending:,} jobs still without an outcome (reported as in_system) and {run.tasks:,} requests "
+                f"or messages still held by the servers or queues (their further work is not counted)")
+        if math.isinf(env.peek()):          # a bug: work left and nothing scheduled to do it
+            stopped_early = f"stopped at t = {env.now:.6g} s with nothing left to happen but {held}"
+        else:
+            stopped_early = (
+                f"stopped at t = {env.now:.6g} s after {budget:,} events with {held}, perhaps consumers crashing "
+                f"on the same messages for ever; pass max_events= more than {budget:,} to let it run longer, or "
+                f"until= to stop at a set time")
         warnings.warn(stopped_early, StoppedEarly, stacklevel=2)
     run.close()
 
