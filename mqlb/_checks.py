@@ -52,6 +52,12 @@ def count(name: str, value, *, minimum: int = 1, allow_none: bool = False) -> in
     return int(value)
 
 
+def short(value, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 5] + " ...]"
+
+
 def choice(name: str, value, allowed) -> str:
     """One of the strings in ``allowed``."""
     if value not in allowed:
@@ -64,3 +70,36 @@ def instance(name: str, value, kind, what: str):
     if not isinstance(value, kind):
         raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
     return value
+
+
+# -- bounds on the work one run may take -------------------------------------------
+# Each is far above what a chapter or a benchmark needs and far below what
+# would exhaust a laptop's memory or take hours: an input beyond one is refused
+# up front with a message that gives the expected size.
+MAX_JOBS = 2_000_000          # jobs in one workload (arrays of 4 numbers each, and a record each)
+MAX_ATTEMPTS = 20_000_000     # records × (1 + retries): the most sends a run may need
+MAX_SAMPLES = 500_000         # timeline samples (the spacing doubles beyond; see Timeline) ...
+MAX_TIMELINE_VALUES = 10_000_000   # ... and at most this many numbers in the timeline's arrays (80 MB)
+MAX_SECONDS = 1e12            # any time span or job size (s): about 31 700 years
+
+
+def seconds(name: str, value, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
+    """A time span in seconds: > 0 (or >= 0), at most ``MAX_SECONDS`` (or inf if allowed)."""
+    value = non_negative(name, value, allow_inf=allow_inf) if allow_zero else \
+        positive(name, value, allow_inf=allow_inf)
+    if MAX_SECONDS < value < math.inf:
+        raise ValueError(f"{name} must be at most {MAX_SECONDS:g} s (about 31 700 years), got {value!r}")
+    return value
+
+
+def max_samples(servers: int, queues: int) -> int:
+    """Most timeline samples for a system of ``servers`` and ``queues``: each
+    sample holds five numbers per server, one per queue, and the time and count."""
+    return max(2, min(MAX_SAMPLES, MAX_TIMELINE_VALUES // (5 * servers + queues + 2)))
+
+
+def jobs(name: str, expected: float, hint: str = "") -> None:
+    """Refuse a stream of about ``expected`` jobs when it exceeds ``MAX_JOBS``."""
+    if not expected <= MAX_JOBS:
+        raise ValueError(f"{name} would give about {expected:.3g} jobs (about {expected * 32 / 1e9:.3g} GB of arrays "
+                         f"before the simulation); at most {MAX_JOBS:,} jobs per workload{hint}")

@@ -24,13 +24,27 @@ class ArrivalProcess:
         raise NotImplementedError  # pragma: no cover
 
 
-def _check_limits(n_jobs, duration):
+def _check_limits(n_jobs, duration, rate: float):
+    """Refuse a bad ``n_jobs`` / ``duration``, or a stream of more than
+    ``MAX_JOBS`` jobs (``rate``: the process's mean rate, jobs/s)."""
     if (n_jobs is None) == (duration is None):
         raise ValueError(f"give exactly one of n_jobs and duration, got n_jobs={n_jobs!r}, duration={duration!r}")
     if n_jobs is not None:
         _checks.count("n_jobs", n_jobs, minimum=0)
+        _checks.jobs(f"n_jobs={n_jobs!r}", n_jobs)
     else:
-        _checks.positive("duration", duration)
+        _checks.seconds("duration", duration)
+        _checks.jobs(f"duration={duration!r} s at {rate:g} jobs/s", duration * rate,
+                     f": use a duration of at most {_checks.MAX_JOBS / rate:.3g} s")
+
+
+def _check_rate(name: str, rate: float) -> None:
+    """A rate (jobs/s) whose gaps between jobs stay well above float resolution."""
+    if rate > MAX_RATE:
+        raise ValueError(f"{name} must be at most {MAX_RATE:g} jobs/s, got {rate!r}")
+
+
+MAX_RATE = 1e9   # jobs/s: a nanosecond between jobs on average
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,7 @@ class _SteadyRate(ArrivalProcess):
 
     def __post_init__(self):
         object.__setattr__(self, "rate", _checks.positive("rate", self.rate))
+        _check_rate("rate", self.rate)
 
     @property
     def mean_rate(self) -> float:
@@ -52,6 +67,7 @@ class Poisson(_SteadyRate):
     """Independent arrivals at a constant ``rate`` (jobs/s): the M in M/M/c."""
 
     def times(self, rng, n_jobs=None, duration=None):
+        _check_limits(n_jobs, duration, self.rate)
         return _Piecewise((0.0,), (self.rate,)).times(rng, n_jobs, duration)
 
 
@@ -60,7 +76,7 @@ class Constant(_SteadyRate):
     """Perfectly regular arrivals, one every 1/``rate`` seconds (first at 1/rate)."""
 
     def times(self, rng, n_jobs=None, duration=None):
-        _check_limits(n_jobs, duration)
+        _check_limits(n_jobs, duration, self.rate)
         if n_jobs is None:
             n_jobs = int(math.floor(duration * self.rate + 1e-9))
         return np.arange(1, n_jobs + 1) / self.rate
@@ -79,8 +95,10 @@ class Spike(ArrivalProcess):
     def __post_init__(self):
         object.__setattr__(self, "base", _checks.non_negative("base", self.base))
         object.__setattr__(self, "peak", _checks.positive("peak", self.peak))
-        object.__setattr__(self, "start", _checks.non_negative("start", self.start))
-        end = _checks.positive("end", self.end)
+        _check_rate("base", self.base)
+        _check_rate("peak", self.peak)
+        object.__setattr__(self, "start", _checks.seconds("start", self.start, allow_zero=True))
+        end = _checks.seconds("end", self.end)
         if not end > self.start:
             raise ValueError(f"end must be > start, got start={self.start!r}, end={end!r}")
         object.__setattr__(self, "end", end)
@@ -96,6 +114,11 @@ class Spike(ArrivalProcess):
         return np.where((t >= self.start) & (t < self.end), self.peak, self.base)
 
     def times(self, rng, n_jobs=None, duration=None):
+        if duration is not None and _checks.number("duration", duration) > 0:
+            surge = max(0.0, min(self.end, duration) - self.start)
+            _check_limits(n_jobs, duration, (self.base * duration + (self.peak - self.base) * surge) / duration)
+        else:
+            _check_limits(n_jobs, duration, self.peak)
         return _Piecewise((0.0, self.start, self.end), (self.base, self.peak, self.base)).times(rng, n_jobs, duration)
 
 
@@ -116,15 +139,24 @@ class OnOff(ArrivalProcess):
     def __post_init__(self):
         object.__setattr__(self, "rate_on", _checks.positive("rate_on", self.rate_on))
         object.__setattr__(self, "rate_off", _checks.non_negative("rate_off", self.rate_off))
-        object.__setattr__(self, "mean_on", _checks.positive("mean_on", self.mean_on))
-        object.__setattr__(self, "mean_off", _checks.positive("mean_off", self.mean_off))
+        object.__setattr__(self, "mean_on", _checks.seconds("mean_on", self.mean_on))
+        object.__setattr__(self, "mean_off", _checks.seconds("mean_off", self.mean_off))
+        _check_rate("rate_on", self.rate_on)
+        _check_rate("rate_off", self.rate_off)
 
     @property
     def mean_rate(self) -> float:
         return (self.rate_on * self.mean_on + self.rate_off * self.mean_off) / (self.mean_on + self.mean_off)
 
     def times(self, rng, n_jobs=None, duration=None):
-        _check_limits(n_jobs, duration)
+        _check_limits(n_jobs, duration, self.mean_rate)
+        cycle = self.mean_on + self.mean_off
+        cycles = duration / cycle if n_jobs is None else n_jobs / (self.mean_rate * cycle)
+        if cycles > _checks.MAX_JOBS:
+            raise ValueError(
+                f"mean_on={self.mean_on!r} s and mean_off={self.mean_off!r} s make the source switch about "
+                f"{2 * cycles:.3g} times for this stream; at most {2 * _checks.MAX_JOBS:,}: use longer on and off "
+                f"periods (a period much shorter than the gap between jobs makes it a Poisson source)")
         chunks, have, t, on = [], 0, 0.0, False
         while (n_jobs is not None and have < n_jobs) or (duration is not None and t < duration):
             length = rng.exponential(self.mean_on if on else self.mean_off)
@@ -152,7 +184,6 @@ class _Piecewise:
     rates: tuple
 
     def times(self, rng, n_jobs=None, duration=None):
-        _check_limits(n_jobs, duration)
         starts = np.asarray(self.starts, dtype=float)
         rates = np.asarray(self.rates, dtype=float)
         cumulative = np.concatenate(([0.0], np.cumsum(np.diff(starts) * rates[:-1])))

@@ -18,6 +18,11 @@ import numpy as np
 from . import _checks
 
 
+MAX_GAMMA_C2 = 100.0     # shape >= 0.01: fewer than 1 draw in 1000 rounds to 0
+MAX_HYPER_C2 = 1e6       # the long phase still has probability > 2.5e-7
+MIN_PARETO_LOW = 1e-9    # s: keeps low**alpha and the moments far from underflow
+
+
 class Distribution:
     """Base class: a non-negative random quantity with attributes ``mean`` and
     ``c2`` (its squared coefficient of variation) and ``sample(rng, n)``."""
@@ -36,7 +41,7 @@ class Deterministic(Distribution):
     value: float
 
     def __post_init__(self):
-        object.__setattr__(self, "value", _checks.non_negative("value", self.value))
+        object.__setattr__(self, "value", _checks.seconds("value", self.value, allow_zero=True))
 
     @property
     def mean(self) -> float:
@@ -57,7 +62,7 @@ class Exponential(Distribution):
     mean: float
 
     def __post_init__(self):
-        object.__setattr__(self, "mean", _checks.positive("mean", self.mean))
+        object.__setattr__(self, "mean", _checks.seconds("mean", self.mean))
 
     @property
     def c2(self) -> float:
@@ -79,8 +84,12 @@ class Gamma(Distribution):
     c2: float
 
     def __post_init__(self):
-        object.__setattr__(self, "mean", _checks.positive("mean", self.mean))
-        object.__setattr__(self, "c2", _checks.positive("c2", self.c2))
+        object.__setattr__(self, "mean", _checks.seconds("mean", self.mean))
+        c2 = _checks.positive("c2", self.c2)
+        if c2 > MAX_GAMMA_C2:
+            raise ValueError(f"c2 must be at most {MAX_GAMMA_C2:g} for a gamma, got {c2!r} (its shape 1/c2 would be so "
+                             f"small that most draws round to 0; use HyperExponential or BoundedPareto)")
+        object.__setattr__(self, "c2", c2)
 
     def sample(self, rng, n):
         return rng.gamma(1.0 / self.c2, self.mean * self.c2, n)
@@ -99,14 +108,17 @@ class HyperExponential(Distribution):
     c2: float
 
     def __post_init__(self):
-        object.__setattr__(self, "mean", _checks.positive("mean", self.mean))
+        object.__setattr__(self, "mean", _checks.seconds("mean", self.mean))
         c2 = _checks.number("c2", self.c2)
         if not 1.0 <= c2 < math.inf:
             raise ValueError(f"c2 must be a finite number >= 1 for a hyperexponential, got {c2!r} (use Gamma for c2 < 1)")
+        if c2 > MAX_HYPER_C2:
+            raise ValueError(f"c2 must be at most {MAX_HYPER_C2:g} for a hyperexponential, got {c2!r} (beyond, fewer "
+                             f"than one job in four million is long, so no workload a run allows would show the mean)")
         object.__setattr__(self, "c2", c2)
 
     def _phases(self):
-        p = 0.5 * (1.0 + math.sqrt((self.c2 - 1.0) / (self.c2 + 1.0)))
+        p = 0.5 * (1.0 + math.sqrt((self.c2 - 1.0) / (self.c2 + 1.0)))   # < 1 - 2.4e-7 (c2 <= MAX_HYPER_C2)
         return p, self.mean / (2 * p), self.mean / (2 * (1 - p))
 
     def sample(self, rng, n):
@@ -123,7 +135,7 @@ class LogNormal(Distribution):
     c2: float
 
     def __post_init__(self):
-        object.__setattr__(self, "mean", _checks.positive("mean", self.mean))
+        object.__setattr__(self, "mean", _checks.seconds("mean", self.mean))
         object.__setattr__(self, "c2", _checks.positive("c2", self.c2))
 
     def sample(self, rng, n):
@@ -146,8 +158,11 @@ class BoundedPareto(Distribution):
 
     def __post_init__(self):
         object.__setattr__(self, "alpha", _checks.positive("alpha", self.alpha))
-        object.__setattr__(self, "low", _checks.positive("low", self.low))
-        high = _checks.positive("high", self.high)
+        low = _checks.seconds("low", self.low)
+        if low < MIN_PARETO_LOW:
+            raise ValueError(f"low must be at least {MIN_PARETO_LOW:g} s (a nanosecond), got {low!r}")
+        object.__setattr__(self, "low", low)
+        high = _checks.seconds("high", self.high)
         if not high > self.low:
             raise ValueError(f"high must be > low, got low={self.low!r}, high={high!r}")
         object.__setattr__(self, "high", high)

@@ -28,6 +28,8 @@ class Hybrid:
     def __post_init__(self):
         _checks.instance("front", self.front, LoadBalancer, "a LoadBalancer")
         _checks.instance("back", self.back, MessageQueue, "a MessageQueue")
+        if not isinstance(self.back_kinds, str) and not hasattr(self.back_kinds, "__iter__"):
+            raise TypeError(f"back_kinds must be a list of job class names, got {self.back_kinds!r}")
         kinds = (self.back_kinds,) if isinstance(self.back_kinds, str) else tuple(self.back_kinds)
         if not kinds or not all(isinstance(k, str) for k in kinds):
             raise ValueError(f"back_kinds must name at least one job class, got {self.back_kinds!r}")

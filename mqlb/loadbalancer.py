@@ -10,6 +10,8 @@ every request goes straight onto a server, however busy.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 import random
 from collections import deque
@@ -23,6 +25,99 @@ from .server import Node, Server
 
 POLICIES = ("round_robin", "random", "least_connections", "power_of_two", "weighted_round_robin")
 ON_FULL = ("reject", "queue")
+INDEX_FROM = 16
+"""From this many servers on, the balancer keeps its eligible servers in an
+index (:class:`_Eligible`, and load buckets for least connections) so that a
+choice costs O(log servers) instead of a scan. The choices are the same, bit
+for bit (``tests/test_properties.py`` compares the two on random runs);
+``weighted_round_robin`` still scans, as nginx's smooth algorithm does."""
+
+
+class _Eligible:
+    """A set of server indices (a Fenwick tree over 0..n-1): membership,
+    the k-th member and the first member at or after an index, in O(log n)."""
+
+    def __init__(self, n: int):
+        self.n, self.tree, self.member, self.count = n, [0] * (n + 1), [False] * n, 0
+        self.top = 1 << (n.bit_length() - 1) if n else 0
+
+    def set(self, i: int, on: bool) -> None:
+        if self.member[i] == on:
+            return
+        self.member[i] = on
+        delta = 1 if on else -1
+        self.count += delta
+        i += 1
+        while i <= self.n:
+            self.tree[i] += delta
+            i += i & -i
+
+    def rank(self, i: int) -> int:
+        """Members with an index below ``i``."""
+        total = 0
+        while i > 0:
+            total += self.tree[i]
+            i -= i & -i
+        return total
+
+    def kth(self, k: int) -> int:
+        """The member with ``k`` members below it (0-based)."""
+        pos, step, tree = 0, self.top, self.tree
+        while step:
+            nxt = pos + step
+            if nxt <= self.n and tree[nxt] <= k:
+                pos, k = nxt, k - tree[nxt]
+            step >>= 1
+        return pos
+
+    def first_from(self, i: int):
+        """The first member at or after ``i``, wrapping around; None if empty."""
+        if not self.count:
+            return None
+        r = self.rank(i)
+        return self.kth(r if r < self.count else 0)
+
+
+class _LoadBuckets:
+    """Eligible servers grouped by load (connections / weight): the least
+    loaded bucket from a heap, and in it the first server at or after a
+    round-robin position, as the scan over all servers would find it."""
+
+    def __init__(self, n: int):
+        self.key = [None] * n          # each server's bucket (None: not eligible)
+        self.buckets: dict = {}        # load -> sorted server indices
+        self.heap: list = []           # loads, each at most once; stale ones dropped lazily
+        self.in_heap: set = set()
+
+    def place(self, i: int, load) -> None:
+        old = self.key[i]
+        if old == load and (old is not None):
+            return
+        if old is not None:
+            bucket = self.buckets[old]
+            del bucket[bisect.bisect_left(bucket, i)]
+            if not bucket:
+                del self.buckets[old]
+        self.key[i] = load
+        if load is not None:
+            bucket = self.buckets.get(load)
+            if bucket is None:
+                self.buckets[load] = [i]
+                if load not in self.in_heap:
+                    self.in_heap.add(load)
+                    heapq.heappush(self.heap, load)
+            else:
+                bisect.insort(bucket, i)
+
+    def least_from(self, start: int):
+        heap, buckets = self.heap, self.buckets
+        while heap and heap[0] not in buckets:
+            self.in_heap.discard(heapq.heappop(heap))
+        if not heap:
+            return None
+        bucket = buckets[heap[0]]
+        k = bisect.bisect_left(bucket, start)
+        return bucket[k] if k < len(bucket) else bucket[0]
 
 
 @dataclass(frozen=True)
@@ -64,16 +159,18 @@ class LoadBalancer:
         object.__setattr__(self, "servers", servers)
         _checks.choice("policy", self.policy, POLICIES)
         if self.weights is not None:
+            if isinstance(self.weights, (str, bytes)) or not hasattr(self.weights, "__iter__"):
+                raise TypeError(f"weights must be a list of numbers > 0, one per server, or None, got {self.weights!r}")
             weights = tuple(_checks.positive("weights", w) for w in self.weights)
             if len(weights) != len(servers):
                 raise ValueError(f"weights must have one entry per server ({len(servers)}), got {len(weights)}")
             object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "max_conns", _checks.count("max_conns", self.max_conns, allow_none=True))
         _checks.choice("on_full", self.on_full, ON_FULL)
-        object.__setattr__(self, "queue_timeout", _checks.positive("queue_timeout", self.queue_timeout, allow_inf=True))
+        object.__setattr__(self, "queue_timeout", _checks.seconds("queue_timeout", self.queue_timeout, allow_inf=True))
         if not isinstance(self.health_checks, bool):
             raise TypeError(f"health_checks must be True or False, got {self.health_checks!r}")
-        object.__setattr__(self, "latency", _checks.non_negative("latency", self.latency))
+        object.__setattr__(self, "latency", _checks.seconds("latency", self.latency, allow_zero=True))
         if not isinstance(self.abort_on_close, bool):
             raise TypeError(f"abort_on_close must be True or False, got {self.abort_on_close!r}")
 
@@ -110,7 +207,25 @@ class LoadBalancerRun:
         else:
             self.weights = [1.0] * len(self.nodes)
         self.current = [0.0] * len(self.nodes)   # smooth weighted round robin state
+        self.n_up = len(self.nodes)
         self.choose = getattr(self, "_" + spec.policy)
+        self.index = self.loads = None
+        if len(self.nodes) >= INDEX_FROM and spec.policy != "weighted_round_robin":
+            self.index = _Eligible(len(self.nodes))
+            if spec.policy == "least_connections":
+                self.loads = _LoadBuckets(len(self.nodes))
+            for i in range(len(self.nodes)):
+                self._touch(i)
+            self.choose = getattr(self, "_indexed_" + spec.policy)
+
+    def _touch(self, i: int) -> None:
+        """Server ``i``'s connections or health changed: update the index."""
+        if self.index is None:
+            return
+        ok = self._ok(i)
+        self.index.set(i, ok)
+        if self.loads is not None:
+            self.loads.place(i, self.conns[i] / self.weights[i] if ok else None)
 
     # -- state for the timeline ----------------------------------------------
     @property
@@ -126,7 +241,7 @@ class LoadBalancerRun:
         i = self.choose()
         if i is not None:
             self._assign(i, task)
-        elif self.spec.on_full == "queue" and self.spec.max_conns is not None and any(n.up for n in self.nodes):
+        elif self.spec.on_full == "queue" and self.spec.max_conns is not None and self.n_up:
             task.queued = self.env.now
             self.queue.append(task)
             self.waiting += 1
@@ -152,20 +267,26 @@ class LoadBalancerRun:
             self.run.failed(task, REJECTED)
             return
         self.conns[i] += 1
+        self._touch(i)
         node.accept(task)
 
     # -- server events -----------------------------------------------------------
     def on_finish(self, node, task) -> None:
         self.conns[node.index] -= 1
+        self._touch(node.index)
         self.run.completed(task, self.env.now + self.spec.latency)
         self._pull(node)
 
     def on_crash(self, node, tasks) -> None:
         self.conns[node.index] = 0
+        self.n_up -= 1
+        self._touch(node.index)
         for task in tasks:
             self.run.failed(task, LOST)
 
     def on_restart(self, node) -> None:
+        self.n_up += 1
+        self._touch(node.index)
         self._pull(node)
 
     def _pull(self, node) -> None:
@@ -224,6 +345,31 @@ class LoadBalancerRun:
         if len(eligible) < 2:
             return eligible[0] if eligible else None
         a, b = self.rng.sample(eligible, 2)
+        return a if self.conns[a] / self.weights[a] <= self.conns[b] / self.weights[b] else b
+
+    # -- the same choices from the index (many servers) -------------------------------
+    def _indexed_round_robin(self):
+        i = self.index.first_from(self.next % len(self.nodes))
+        if i is not None:
+            self.next = i + 1
+        return i
+
+    def _indexed_random(self):
+        index = self.index
+        return index.kth(int(self.rng.random() * index.count)) if index.count else None
+
+    def _indexed_least_connections(self):
+        best = self.loads.least_from(self.next % len(self.nodes))
+        if best is not None:
+            self.next = best + 1
+        return best
+
+    def _indexed_power_of_two(self):
+        index = self.index
+        if index.count < 2:
+            return index.kth(0) if index.count else None
+        j, k = self.rng.sample(range(index.count), 2)    # the same draws as sampling the eligible list
+        a, b = index.kth(j), index.kth(k)
         return a if self.conns[a] / self.weights[a] <= self.conns[b] / self.weights[b] else b
 
     def _weighted_round_robin(self):

@@ -47,7 +47,7 @@ class Broker:
 
     def __post_init__(self):
         for name in ("publish_latency", "deliver_latency", "ack_latency", "reply_latency", "poll_interval"):
-            object.__setattr__(self, name, _checks.non_negative(name, getattr(self, name)))
+            object.__setattr__(self, name, _checks.seconds(name, getattr(self, name), allow_zero=True))
 
     @property
     def round_trip(self) -> float:
@@ -90,26 +90,52 @@ class Queue:
             _checks.instance("consumers", c, Server, "a list of Server")
         object.__setattr__(self, "consumers", consumers)
         if self.bindings is not None:
-            if isinstance(self.bindings, str) or not all(isinstance(b, str) and b for b in self.bindings):
+            if isinstance(self.bindings, str) or not hasattr(self.bindings, "__iter__") \
+                    or not all(isinstance(b, str) and b for b in self.bindings):
                 raise TypeError(f"bindings must be a list of non-empty strings or None, got {self.bindings!r}")
+            for b in self.bindings:
+                check_routing_key("bindings", b)
             object.__setattr__(self, "bindings", tuple(self.bindings))
         object.__setattr__(self, "prefetch", _checks.count("prefetch", self.prefetch, allow_none=True))
         object.__setattr__(self, "max_length", _checks.count("max_length", self.max_length, minimum=0, allow_none=True))
         _checks.choice("overflow", self.overflow, OVERFLOW)
         object.__setattr__(self, "delivery_limit", _checks.count("delivery_limit", self.delivery_limit, allow_none=True))
         if self.message_ttl is not None:
-            object.__setattr__(self, "message_ttl", _checks.positive("message_ttl", self.message_ttl, allow_inf=True))
+                object.__setattr__(self, "message_ttl", _checks.seconds("message_ttl", self.message_ttl, allow_inf=True))
+
+
+MAX_KEY_BYTES = 255
+"""Longest routing key or binding, in bytes of UTF-8: RabbitMQ's limit
+(https://www.rabbitmq.com/tutorials/tutorial-five-python)."""
+
+
+def check_routing_key(name: str, key: str) -> str:
+    """Refuse a routing key or binding pattern longer than ``MAX_KEY_BYTES``."""
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise ValueError(f"{name} must be at most {MAX_KEY_BYTES} bytes (RabbitMQ's limit for a routing key), "
+                         f"got {size} bytes: {_checks.short(key)}")
+    return key
 
 
 def topic_matches(pattern: str, key: str) -> bool:
-    """AMQP topic matching: words split on '.', '*' = one word, '#' = zero or more."""
-    def match(p, k):
-        if not p:
-            return not k
-        if p[0] == "#":
-            return any(match(p[1:], k[i:]) for i in range(len(k) + 1))
-        return bool(k) and (p[0] == "*" or p[0] == k[0]) and match(p[1:], k[1:])
-    return match(pattern.split("."), key.split("."))
+    """AMQP topic matching: words split on '.', '*' = one word, '#' = zero or more.
+
+    Dynamic programming over (pattern words, key words): time proportional to
+    their product, however many '#' the pattern has.
+    """
+    p, k = pattern.split("."), key.split(".")
+    # reach[j]: the pattern words seen so far can match the first j key words
+    reach = [True] + [False] * len(k)
+    for word in p:
+        if word == "#":
+            for j in range(1, len(k) + 1):        # '#' extends any match by zero or more words
+                reach[j] = reach[j] or reach[j - 1]
+        else:
+            for j in range(len(k), 0, -1):        # one word: shift right where it matches
+                reach[j] = reach[j - 1] and (word == "*" or word == k[j - 1])
+            reach[0] = False
+    return reach[len(k)]
 
 
 def expand_routes(table: list, kind: np.ndarray):
@@ -168,6 +194,7 @@ class MessageQueue:
 
     def route(self, key: str) -> list:
         """Indices of the queues a message with routing key ``key`` reaches."""
+        check_routing_key("key", key)
         out = []
         for i, q in enumerate(self.queues):
             if self.exchange == "fanout" or q.bindings is None:

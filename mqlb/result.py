@@ -16,7 +16,7 @@ arrival    time the client first sent the job (s)
 start      time service began for the attempt that decided the outcome (NaN if never)
 done       time that service finished (NaN if never)
 end        time the client learned the outcome (s): the answer, the rejection,
-           the loss, or its own timeout; NaN while ``in_system``
+           the loss, or its own timeout; NaN while ``in_system`` or ``not_sent``
 server     server or consumer index that served it last (-1 if none)
 attempts   times the client sent the job (1 + retries)
 starts     times any server started work on it (> attempts: work repeated)
@@ -26,6 +26,16 @@ outcome    index into ``OUTCOMES``
 work       seconds of work (at speed 1) servers spent on it, all attempts
            together, including work lost in crashes or done for nobody
 ========== =====================================================================
+
+One rule for ``start`` and ``done``, whatever the client's ``retries``: they
+describe the deciding attempt's service only as far as it happened before the
+client learned the outcome (``end``). Service that begins or finishes after a
+client gave up (``timed_out``) is work done for nobody: it counts in ``work``,
+never in ``start``, ``done`` or the throughput. A job whose arrival time lies
+after the end of the run (``simulate(until=...)``, or an early stop; see
+``Result.stopped_early``) was never sent: its outcome is ``not_sent``, its
+``start``, ``done`` and ``end`` are NaN, ``attempts`` is 0, and it is left out
+of every count, rate and summary figure (``Summary.not_sent`` says how many).
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_system")
+OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_system", "not_sent")
 """Every job ends in exactly one of these:
 
 - completed: the answer reached the client in time;
@@ -43,9 +53,12 @@ OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_s
 - timed_out: the client (or the load balancer's queue) gave up waiting;
 - lost: accepted, then destroyed (a crashed server, an unroutable message);
 - dead_lettered: dropped by the broker (queue overflow, delivery limit);
-- in_system: still waiting or in service when the simulation stopped.
+- in_system: sent, and still waiting or in service when the simulation stopped;
+- not_sent: its arrival time lies after the end of the run (``until``, or an
+  early stop): the client never sent it, so it is in no count of jobs, rate or
+  summary figure.
 """
-COMPLETED, REJECTED, TIMED_OUT, LOST, DEAD_LETTERED, IN_SYSTEM = range(len(OUTCOMES))
+COMPLETED, REJECTED, TIMED_OUT, LOST, DEAD_LETTERED, IN_SYSTEM, NOT_SENT = range(len(OUTCOMES))
 
 RECORD_DTYPE = np.dtype([
     ("id", np.int64), ("kind", np.int16), ("queue", np.int16), ("size", np.float64),
@@ -65,6 +78,12 @@ class Timeline:
     ``in_service``, ``memory_mb`` of the jobs in service, ``up`` (False while
     crashed). ``in_system``: jobs that have arrived and have no outcome yet.
     ``crashes``: (time, server) of every crash.
+
+    Samples are evenly spaced from time 0. A run that lasts so long that the
+    requested spacing would give more samples than the bound (500 000, fewer
+    with many servers: at most ten million numbers in all) keeps every
+    second sample, as often as needed: the spacing doubles, and
+    ``time[1] - time[0]`` is always the spacing used.
     """
 
     time: np.ndarray
@@ -92,13 +111,14 @@ class ServerStats:
 class Summary:
     """Figures derived from the records only (times in s, rates in jobs/s)."""
 
-    jobs: int
+    jobs: int                # jobs sent (every record but the not_sent ones)
     completed: int
     rejected: int
     timed_out: int
     lost: int
     dead_lettered: int
     in_system: int
+    not_sent: int            # arrival after the end of the run: in no other figure
     span: float              # first arrival to last outcome (s)
     throughput: float        # jobs whose service finished, per second (useful or not)
     goodput: float           # completed jobs per second
@@ -122,9 +142,11 @@ class Summary:
 
 
 def summarise(records: np.ndarray, capacity: float) -> Summary:
-    """Summary of ``records`` (any subset of a result's records)."""
+    """Summary of ``records`` (any subset of a result's records). Records
+    ``not_sent`` are counted in ``not_sent`` and nowhere else."""
+    counts = np.bincount(records["outcome"], minlength=len(OUTCOMES))
+    records = records[records["outcome"] != NOT_SENT]
     outcome, arrival, end = records["outcome"], records["arrival"], records["end"]
-    counts = np.bincount(outcome, minlength=len(OUTCOMES))
     ok = outcome == COMPLETED
     n_ok = int(counts[COMPLETED])
     response = end[ok] - arrival[ok]
@@ -163,6 +185,8 @@ class Result:
     kinds: tuple
     queues: tuple
     capacity: float          # total work-seconds per second of all servers
+    stopped_early: str | None = None   # why the run stopped before its work was done (None: it finished,
+                                       # or stopped at the ``until`` it was given)
 
     def select(self, kind: str | None = None, queue: str | None = None) -> np.ndarray:
         """Records of one job class and/or one broker queue."""

@@ -49,7 +49,7 @@ class Server:
         object.__setattr__(self, "slots", _checks.count("slots", self.slots, allow_none=True))
         object.__setattr__(self, "backlog", _checks.count("backlog", self.backlog, minimum=0, allow_none=True))
         object.__setattr__(self, "memory_mb", _checks.positive("memory_mb", self.memory_mb, allow_inf=True))
-        object.__setattr__(self, "restart_s", _checks.positive("restart_s", self.restart_s))
+        object.__setattr__(self, "restart_s", _checks.seconds("restart_s", self.restart_s))
         _checks.choice("discipline", self.discipline, DISCIPLINES)
 
     @property
@@ -99,9 +99,10 @@ class Node:
         if not self._ps:
             # First come, first served: callbacks, no processes. A crash voids every
             # timer set before it (each timer carries the epoch it was set in).
-            n = spec.slots if spec.slots is not None else 0
-            self._free = list(range(n - 1, -1, -1))   # free slots, next one last
-            self._slots_made = n
+            # Slots are made when first needed (lowest number first), so a
+            # server with a billion slots costs what it uses.
+            self._free: list = []      # freed slots, next one last
+            self._slots_made = 0
             self._epoch = 0
         else:
             # Processor sharing in virtual time: every job in service has received
@@ -141,7 +142,7 @@ class Node:
         while self.buffer:
             if self._free:
                 slot = self._free.pop()
-            elif self.spec.slots is None:
+            elif self.spec.slots is None or self._slots_made < self.spec.slots:
                 slot, self._slots_made = self._slots_made, self._slots_made + 1
             else:
                 return

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 
 import numpy as np
 import simpy
 
 from . import _checks
+from .budget import StoppedEarly, check_work, event_budget, expected_span, run_events
 from .client import Client
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
-from .result import (COMPLETED, IN_SYSTEM, LOST, RECORD_DTYPE, TIMED_OUT, Result, ServerStats,
-                     Timeline)
+from .result import COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, TIMED_OUT, Result, ServerStats
+from .sampler import Sampler
 from .server import Task
 from .workload import Workload
 
@@ -169,38 +171,44 @@ class _Run:
     def _finalize(self, rec: int, outcome: int, at: float) -> None:
         self.outcome[rec] = outcome
         self.end[rec] = at
+        if outcome == TIMED_OUT:
+            self._forget_late_service(rec, at)
         self.pending -= 1
         self.in_system -= 1
         self.check_finished()
 
+    def _forget_late_service(self, rec: int, gave_up: float) -> None:
+        """The record rule: ``start`` and ``done`` only tell service that happened
+        before the client gave up; later service is work for nobody."""
+        if self.done[rec] > gave_up:
+            self.done[rec] = math.nan
+        if self.start[rec] > gave_up:
+            self.start[rec] = math.nan
+            self.server[rec] = -1
+
     def close(self) -> None:
-        """At the end: settle lapsed timeouts; the rest stays ``in_system``."""
+        """At the end: settle lapsed timeouts; jobs never sent are ``not_sent``;
+        the rest stays ``in_system``."""
         now = self.env.now
         for rec in range(len(self.outcome)):
-            if self.outcome[rec] == IN_SYSTEM and self.sent[rec] + self.client.timeout <= now \
-                    and self.live[rec] == self.attempts[rec]:
+            if self.outcome[rec] != IN_SYSTEM:
+                continue
+            if self.attempts[rec] == 0:
+                self.outcome[rec] = NOT_SENT
+            elif self.sent[rec] + self.client.timeout <= now and self.live[rec] == self.attempts[rec]:
                 self.outcome[rec] = TIMED_OUT
                 self.end[rec] = self.sent[rec] + self.client.timeout
-
-
-def _safety_horizon(system, workload: Workload, client: Client, specs) -> float:
-    """A time far beyond any sensible run: arrivals, ten times the work the
-    servers need, ten restarts and every client wait and backoff."""
-    capacity = system.capacity
-    drain = workload.total_work / capacity if math.isfinite(capacity) else float(workload.size.max(initial=0))
-    restart = max(s.restart_s for s in specs)
-    wait = client.timeout if math.isfinite(client.timeout) else 0.0
-    backoff = client.backoff * client.backoff_multiplier ** client.retries
-    last = float(workload.arrival[-1]) if len(workload) else 0.0
-    return last + 10 * drain + 10 * restart + (client.retries + 1) * (wait + backoff) + 1.0
+                self._forget_late_service(rec, self.end[rec])
 
 
 def _checked_failures(failures, n_servers: int) -> list:
+    if isinstance(failures, (str, bytes)) or not hasattr(failures, "__iter__"):
+        raise TypeError(f"failures must be a list of (time_s, server) pairs, got {failures!r}")
     out = []
     for item in failures:
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
             raise TypeError(f"failures must be a list of (time_s, server) pairs, got {item!r}")
-        when = _checks.non_negative("failure time", item[0])
+        when = _checks.seconds("failure time", item[0], allow_zero=True)
         server = _checks.count("failure server", item[1], minimum=0)
         if server >= n_servers:
             raise ValueError(f"failure server must be a server index from 0 to {n_servers - 1}, got {server}")
@@ -208,8 +216,19 @@ def _checked_failures(failures, n_servers: int) -> list:
     return out
 
 
+def _servers_and_queues(system) -> tuple:
+    """(servers or consumers, queues) of a system, as its timeline has them."""
+    if isinstance(system, LoadBalancer):
+        return len(system.servers), 1
+    if isinstance(system, MessageQueue):
+        return sum(len(q.consumers) for q in system.queues), len(system.queues)
+    front, back = _servers_and_queues(system.front), _servers_and_queues(system.back)
+    return front[0] + back[0], front[1] + back[1]
+
+
 def simulate(system, workload: Workload, *, client: Client = Client(), seed: int = 0,
-             until: float | None = None, sample_every: float | None = None, failures=()) -> Result:
+             until: float | None = None, sample_every: float | None = None, failures=(),
+             max_events: int | None = None) -> Result:
     """Run ``system`` (a :class:`LoadBalancer`, :class:`MessageQueue` or
     :class:`Hybrid`) on ``workload`` and return every job's record, a timeline
     and a summary.
@@ -219,12 +238,19 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         workload carries its own seed. Same inputs, same result, bit for bit.
     until: stop at this time (s). By default the run lasts until every job has
         an outcome and the servers have finished all the work they still hold
-        (work for clients who gave up counts as wasted), bounded by a safety
-        horizon (see ``_safety_horizon``). Jobs still in the system when the
-        run stops are reported as ``in_system``.
+        (work for clients who gave up counts as wasted). Jobs still in the
+        system when the run stops are reported as ``in_system``; jobs that
+        would arrive after ``until`` as ``not_sent``.
     sample_every: seconds between timeline samples (default: about 200 samples
         over the arrival period or the time the servers need for all the work,
-        whichever is longer).
+        whichever is longer, and at most 2 000 however long the run lasts; see
+        :class:`~mqlb.result.Timeline` for long runs).
+    max_events: the most simulation events the run may process (default: a
+        hundred per job and attempt, plus the polls of idle consumers; enough
+        for any run that is not stuck in a loop, such as consumers crashing
+        on the same messages for ever). A run that reaches it stops, warns
+        with :class:`StoppedEarly` and says why in ``Result.stopped_early``;
+        pass a larger ``max_events`` to let it run longer.
     failures: injected crashes, a list of ``(time_s, server)``: the server (or
         consumer; numbered as in ``Result.servers.names``) crashes at that time
         and restarts after its ``restart_s``, as if it had run out of memory.
@@ -235,16 +261,30 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     _checks.instance("client", client, Client, "a Client")
     _checks.count("seed", seed, minimum=0)
     if until is not None:
-        until = _checks.positive("until", until)
+        until = _checks.seconds("until", until)
     last = float(workload.arrival[-1]) if len(workload) else 0.0
+    span = expected_span(system, workload)
+    room = None
     if sample_every is None:   # cover the arrivals and the time to drain the work, in about 200 samples
+        room = 10 * _SAMPLES
         drain = workload.total_work / system.capacity if math.isfinite(system.capacity) else 0.0
         sample_every = max(last, drain, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
-    sample_every = _checks.positive("sample_every", sample_every)
+    else:
+        sample_every = _checks.seconds("sample_every", sample_every)
+        samples, length = min(span, until or math.inf) / sample_every, min(span, until or math.inf)
+        room = _checks.max_samples(*_servers_and_queues(system))
+        if samples > room:
+            raise ValueError(
+                f"sample_every={sample_every!r} s would take about {samples:.3g} timeline samples over the run's "
+                f"{length:.3g} s or more; at most {room:,} for this system: use sample_every >= "
+                f"{length / room:.2g} s (or leave it out)")
+    if max_events is not None:
+        max_events = _checks.count("max_events", max_events)
 
     env = simpy.Environment()
     policy_seed, client_seed = np.random.SeedSequence(seed).generate_state(2)
     rec_job, rec_queue, queue_names = system._layout(workload)
+    check_work(system, workload, len(rec_job), client, span)
     run = _Run(env, workload, rec_job, rec_queue, client, random.Random(int(client_seed)))
     net = run.system = system._start(env, run, int(policy_seed))
     for when, server in _checked_failures(failures, len(net.nodes)):
@@ -271,21 +311,24 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         if rec < n_recs:
             env.timeout(max(times[rec] - env.now, 0.0)).callbacks.append(arrive)
 
-    samples: list = []
-
-    def sampler():
-        nodes = net.nodes
-        while True:
-            samples.append((env.now, net.queue_lengths,
-                            [n.held + net.in_transit(n) for n in nodes], [len(n.serving) for n in nodes],
-                            [n.memory for n in nodes], [n.up for n in nodes], run.in_system))
-            yield env.timeout(sample_every)
-
+    sampler = Sampler(env, net, run, sample_every, room)
     if n_recs:
         env.timeout(times[0]).callbacks.append(arrive)
-    env.process(sampler())
-    horizon = env.timeout(until if until is not None else _safety_horizon(system, workload, client, net.specs))
-    env.run(until=env.any_of([run.finished, horizon]))
+    env.process(sampler.process())
+    stop = env.any_of([run.finished] + ([env.timeout(until)] if until is not None else []))
+    budget = max_events if max_events is not None else event_budget(system, len(rec_job), client, span)
+    stopped_early = None
+    if not run_events(env, stop, budget):
+        held = (f"{run.pending:,} jobs still without an outcome (reported as in_system) and {run.tasks:,} requests "
+                f"or messages still held by the servers or queues (their further work is not counted)")
+        if math.isinf(env.peek()):          # a bug: work left and nothing scheduled to do it
+            stopped_early = f"stopped at t = {env.now:.6g} s with nothing left to happen but {held}"
+        else:
+            stopped_early = (
+                f"stopped at t = {env.now:.6g} s after {budget:,} events with {held}, perhaps consumers crashing "
+                f"on the same messages for ever; pass max_events= more than {budget:,} to let it run longer, or "
+                f"until= to stop at a set time")
+        warnings.warn(stopped_early, StoppedEarly, stacklevel=2)
     run.close()
 
     records = np.zeros(len(rec_job), dtype=RECORD_DTYPE)
@@ -298,16 +341,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         records[name] = getattr(run, name)
 
     nodes = net.nodes
-    timeline = Timeline(
-        time=np.array([s[0] for s in samples]),
-        queue=np.array([s[1] for s in samples], dtype=np.int64).reshape(len(samples), -1),
-        in_flight=np.array([s[2] for s in samples], dtype=np.int64).reshape(len(samples), len(nodes)),
-        in_service=np.array([s[3] for s in samples], dtype=np.int64).reshape(len(samples), len(nodes)),
-        memory_mb=np.array([s[4] for s in samples], dtype=float).reshape(len(samples), len(nodes)),
-        up=np.array([s[5] for s in samples], dtype=bool).reshape(len(samples), len(nodes)),
-        in_system=np.array([s[6] for s in samples], dtype=np.int64),
-        crashes=np.array(run.crash_log, dtype=[("time", float), ("server", np.int32)]),
-    )
+    timeline = sampler.timeline(run.crash_log)
     servers = ServerStats(
         names=net.node_names,
         capacity=np.array([s.capacity for s in net.specs]),
@@ -315,4 +349,4 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         max_memory_mb=np.array([n.max_memory for n in nodes]),
         crashes=np.array([n.crashes for n in nodes]),
     )
-    return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity)
+    return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, stopped_early)

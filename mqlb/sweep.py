@@ -19,6 +19,7 @@ import itertools
 import os
 from collections.abc import Mapping
 from concurrent.futures import Executor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 import cloudpickle
 from loky import get_reusable_executor
@@ -72,7 +73,7 @@ def sweep(fn, grid, *, executor: Executor | None = None, progress: bool = True, 
             bar.update()
     if bar is not None:
         bar.close()
-    return [(p, f.result()) for p, f in zip(points, futures)]
+    return [(p, _result(f, fn, p)) for p, f in zip(points, futures)]
 
 
 def simulate_each(systems: Mapping, workload, *, executor: Executor | None = None, **options) -> dict:
@@ -91,7 +92,18 @@ def simulate_each(systems: Mapping, workload, *, executor: Executor | None = Non
         return {name: simulate(system, workload, **options) for name, system in systems.items()}
     _check_executor(executor)
     futures = {name: executor.submit(simulate, system, workload, **options) for name, system in systems.items()}
-    return {name: future.result() for name, future in futures.items()}
+    return {name: _result(future, simulate, {"system": name}) for name, future in futures.items()}
+
+
+def _result(future, fn, params):
+    """A future's result; a dead worker process is reported with what it was running."""
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        name = getattr(fn, "__name__", repr(fn))
+        raise BrokenProcessPool(
+            f"a worker process died while running {name}(**{params!r}) — killed, out of memory or crashed in "
+            f"native code — and the pool stopped; call it in this process to see what happens") from error
 
 
 def shared_pool() -> Executor:

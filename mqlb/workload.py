@@ -33,7 +33,11 @@ class JobClass:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
-            raise ValueError(f"name must be a non-empty string without spaces, got {self.name!r}")
+            raise ValueError(f"name must be a non-empty string without spaces, got {_checks.short(self.name)}")
+        size = len(self.name.encode("utf-8"))
+        if size > 255:        # it is the routing key in a message queue: RabbitMQ's limit
+            raise ValueError(f"name must be at most 255 bytes (it is the message's routing key), got {size} bytes: "
+                             f"{_checks.short(self.name)}")
         _checks.instance("size", self.size, Distribution, "a Distribution such as Exponential(1.0)")
         if not isinstance(self.memory_mb, Distribution):
             object.__setattr__(self, "memory_mb", _checks.non_negative("memory_mb", self.memory_mb))
@@ -56,7 +60,19 @@ class Workload:
     description: str = field(default="", compare=False)
 
     def __post_init__(self):
+        for name in ("arrival", "size", "memory_mb", "kind"):
+            a = getattr(self, name)
+            if not isinstance(a, np.ndarray) or a.ndim != 1:
+                raise TypeError(f"{name} must be a one-dimensional NumPy array, got {a!r}")
+            integer = name == "kind"
+            if not (np.issubdtype(a.dtype, np.integer) if integer else np.issubdtype(a.dtype, np.number)) \
+                    or np.issubdtype(a.dtype, np.complexfloating) or a.dtype == bool:
+                raise TypeError(f"{name} must be an array of {'whole numbers (indices into kinds)' if integer else 'real numbers'}, "
+                                f"got dtype {a.dtype}")
+        if not isinstance(self.kinds, tuple) or not self.kinds or not all(isinstance(k, str) and k for k in self.kinds):
+            raise TypeError(f"kinds must be a non-empty tuple of class names, got {self.kinds!r}")
         n = len(self.arrival)
+        _checks.jobs(f"arrival with {n:,} entries", n)
         for name in ("size", "memory_mb", "kind"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries but arrival has {n}")
@@ -115,9 +131,15 @@ def make_workload(arrivals, size: Distribution | None = None, *, classes=None, m
     elif isinstance(arrivals, (list, tuple, np.ndarray)):
         if n_jobs is not None or duration is not None:
             raise ValueError("n_jobs and duration apply to an arrival process, not to explicit arrival times")
-        times = np.array(arrivals, dtype=float)
+        try:
+            times = np.array(arrivals, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"arrivals must be a flat sequence of times in seconds (numbers), got "
+                            f"{_checks.short(arrivals)} ({error})") from None
         if times.ndim != 1:
             raise ValueError(f"arrivals must be one-dimensional, got shape {times.shape}")
+        if len(times) and not times[-1] <= _checks.MAX_SECONDS:
+            raise ValueError(f"arrival times must be at most {_checks.MAX_SECONDS:g} s, got {times[-1]!r}")
         description = "explicit arrivals"
     else:
         raise TypeError(f"arrivals must be an ArrivalProcess (e.g. Poisson(rate=2.0)) or a sequence of times, got {arrivals!r}")

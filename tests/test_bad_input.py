@@ -3,7 +3,9 @@ names the parameter, shows the value and says what is allowed."""
 
 import functools
 import math
+import os
 import threading
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -134,3 +136,139 @@ def test_workload_arrays_are_read_only():
     with pytest.raises(ValueError):
         WL.size[0] = 3.0
     assert isinstance(WL.arrival, np.ndarray)
+
+
+# -- the adversarial audit's inputs (issue 11) ------------------------------------------
+# Each once hung, ran out of memory or failed with a raw error. Each now gets a
+# clear error naming the parameter, the value and what is allowed, or a result
+# that is right; the timeout marker turns a regression into a failure, not a hang.
+
+def _always_down_balancer():
+    """One server, crashed at 0 s for a million seconds; without health checks
+    the balancer keeps sending to it, and every request is rejected at once."""
+    return LoadBalancer([Server(restart_s=1e6)], health_checks=False)
+
+
+def _many_hashes():
+    return MessageQueue(queues=[Queue("q", [S], bindings=["#." * 60 + "x"])], exchange="topic")
+
+
+AUDIT = [
+    # (id, call, error, words the message must contain)
+    ("onoff-vanishing-on", lambda: make_workload(mqlb.OnOff(10, 0, 1e-300, 1e-300), mqlb.Exponential(1), n_jobs=10,
+                                                 seed=0), ValueError, ["mean_on=1e-300", "switch", "longer"]),
+    ("onoff-short-on-n_jobs", lambda: make_workload(mqlb.OnOff(10, 0, 1e-12, 1), mqlb.Exponential(1), n_jobs=10,
+                                                    seed=0), ValueError, ["mean_on=1e-12", "switch"]),
+    ("duration-1e308", lambda: make_workload(mqlb.Poisson(1), mqlb.Exponential(1), duration=1e308, seed=0),
+     ValueError, ["duration", "1e+308", "at most"]),
+    ("duration-1e12", lambda: make_workload(mqlb.Poisson(1), mqlb.Exponential(1), duration=1e12, seed=0),
+     ValueError, ["duration=1000000000000.0", "1e+12 jobs", "GB", "2,000,000"]),
+    ("n_jobs-1e9", lambda: make_workload(mqlb.Poisson(1), mqlb.Exponential(1), n_jobs=10**9, seed=0),
+     ValueError, ["n_jobs=1000000000", "32 GB", "2,000,000"]),
+    ("explicit-3e6-jobs", lambda: make_workload(np.arange(3_000_000.0), mqlb.Exponential(1), seed=0),
+     ValueError, ["3,000,000", "at most 2,000,000"]),
+    ("poll_interval-1e-9", lambda: simulate(MessageQueue(consumers=[S], broker=Broker(poll_interval=1e-9)), WL),
+     ValueError, ["poll_interval=1e-09", "polls", "poll_interval >="]),
+    ("retries-1e9-always-rejecting", lambda: simulate(_always_down_balancer(), WL, client=Client(retries=10**9),
+                                                      failures=[(0.0, 0)]),
+     ValueError, ["retries=1000000000", "attempts", "20,000,000"]),
+    ("backoff-1e308", lambda: Client(backoff=1e308), ValueError, ["backoff", "1e+308", "at most"]),
+    ("retries-1024-backoff", lambda: Client(retries=1024, backoff=1.0), ValueError,
+     ["retries", "backoff_multiplier", "2**1023"]),
+    ("sample_every-1e-9", lambda: simulate(LoadBalancer([S]), WL, sample_every=1e-9), ValueError,
+     ["sample_every=1e-09", "samples", "at most 500,000", "sample_every >="]),
+    ("sample_every-many-servers", lambda: simulate(LoadBalancer([S] * 1000), WL, sample_every=0.001), ValueError,
+     ["sample_every=0.001", "at most 1,998 for this system"]),
+    ("restart_s-1e308", lambda: Server(restart_s=1e308), ValueError, ["restart_s", "1e+308", "at most"]),
+    ("Poisson-1e308", lambda: mqlb.Poisson(1e308), ValueError, ["rate", "1e+308", "at most"]),
+    ("Exponential-1e308", lambda: mqlb.Exponential(1e308), ValueError, ["mean", "1e+308", "at most"]),
+    ("Deterministic-1e308", lambda: mqlb.Deterministic(1e308), ValueError, ["value", "1e+308", "at most"]),
+    ("HyperExponential-c2-1e17", lambda: mqlb.HyperExponential(1, 1e17), ValueError, ["c2", "1e+17", "at most 1e+06"]),
+    ("BoundedPareto-low-1e-300", lambda: mqlb.BoundedPareto(1.5, 1e-300, 10), ValueError,
+     ["low", "1e-300", "at least"]),
+    ("Gamma-c2-1e308", lambda: mqlb.Gamma(1, 1e308), ValueError, ["c2", "1e+308", "at most 100"]),
+    ("ragged-arrivals", lambda: make_workload([[1, 2], [3]], mqlb.Exponential(1), seed=0), TypeError,
+     ["arrivals", "[[1, 2], [3]]", "flat sequence"]),
+    ("string-arrivals", lambda: make_workload(["a", "b"], mqlb.Exponential(1), seed=0), TypeError,
+     ["arrivals", "['a', 'b']", "numbers"]),
+    ("float-kind", lambda: simulate(MessageQueue(consumers=[S]), mqlb.Workload(np.array([0.0, 1.0]), np.ones(2),
+                                                                              np.zeros(2), np.zeros(2))),
+     TypeError, ["kind", "float64", "whole numbers"]),
+    ("weights-int", lambda: LoadBalancer([S], weights=5), TypeError, ["weights", "5", "list"]),
+    ("back_kinds-int", lambda: Hybrid(LoadBalancer([S]), MessageQueue(consumers=[S]), back_kinds=5), TypeError,
+     ["back_kinds", "5", "list"]),
+    ("failures-int", lambda: simulate(LoadBalancer([S]), WL, failures=5), TypeError, ["failures", "5", "pairs"]),
+    ("topic-key-3000-words", lambda: _many_hashes().route("a." * 3000 + "b"), ValueError,
+     ["key", "6001 bytes", "at most 255"]),
+    ("class-name-300-bytes", lambda: JobClass("x" * 300, mqlb.Exponential(1)), ValueError,
+     ["name", "300 bytes", "at most 255"]),
+    ("binding-300-bytes", lambda: Queue("q", [S], bindings=["#." * 150]), ValueError,
+     ["bindings", "300 bytes", "at most 255"]),
+    ("max_events-0", lambda: simulate(LoadBalancer([S]), WL, max_events=0), ValueError, ["max_events", "0", ">= 1"]),
+]
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("call, error, words", [a[1:] for a in AUDIT], ids=[a[0] for a in AUDIT])
+def test_audit_input_is_refused_clearly(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    message = str(info.value)
+    for word in words:
+        assert word in message, f"{word!r} missing from: {message}"
+
+
+@pytest.mark.timeout(5)
+def test_a_billion_slots_cost_what_they_use():
+    """Server(slots=10**9) ran out of memory making its slots; now it gives the
+    records of an unlimited server."""
+    big = simulate(LoadBalancer([Server(slots=10**9)]), WL).records
+    unlimited = simulate(LoadBalancer([Server(slots=None)]), WL).records
+    assert big.tobytes() == unlimited.tobytes()
+
+
+@pytest.mark.timeout(5)
+def test_a_restart_after_a_billion_seconds_finishes():
+    """The consumer is killed at 1 s and comes back 1e9 s later: the run lasts
+    that long, every job completes, and the timeline stays small."""
+    res = simulate(MessageQueue(consumers=[Server(restart_s=1e9)]), WL, failures=[(1.0, 0)])
+    assert res.stopped_early is None
+    assert res.summary().completed == len(WL)
+    assert res.records["end"].max() > 1e9
+    assert len(res.timeline.time) <= 2000                       # the default timeline's bound
+    spacing = np.diff(res.timeline.time)
+    np.testing.assert_allclose(spacing, spacing[0], rtol=1e-6)
+
+
+@pytest.mark.timeout(5)
+def test_immediate_retries_against_an_always_rejecting_balancer():
+    res = simulate(_always_down_balancer(), WL, client=Client(retries=1024), failures=[(0.0, 0)])
+    assert res.outcome_counts()["rejected"] == len(WL)
+    assert np.all(res.records["attempts"] == 1025)
+
+
+@pytest.mark.timeout(5)
+def test_many_hashes_match_in_polynomial_time():
+    mq = _many_hashes()
+    assert mq.route("a." * 100 + "x") == [0]
+    assert mq.route("a." * 100 + "y") == []
+
+
+@pytest.mark.timeout(5)
+def test_a_huge_but_valid_poisson_rate_gives_sorted_arrivals():
+    wl = make_workload(mqlb.Poisson(1e9), mqlb.Exponential(1), n_jobs=1000, seed=0)
+    assert np.all(np.diff(wl.arrival) >= 0) and wl.arrival[-1] == pytest.approx(1e-6, rel=0.2)
+
+
+def _die(x):
+    """A sweep function whose worker process dies (as if killed by the OOM killer)."""
+    os._exit(3)
+
+
+@pytest.mark.timeout(30)
+def test_a_dead_sweep_worker_is_reported_clearly():
+    with pytest.raises(BrokenProcessPool) as info:
+        sweep(_die, {"x": [1, 2]}, progress=False)
+    message = str(info.value)
+    for word in ("worker process died", "_die(**{'x': 1})", "out of memory"):
+        assert word in message, f"{word!r} missing from: {message}"

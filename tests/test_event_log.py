@@ -118,10 +118,24 @@ def test_nginx_max_conns_rejects_at_once():
 
 def test_client_timeout_wastes_the_work():
     """The second job's answer would come at 4 s; its client gave up at 3 s,
-    but the server still did its 2 s of work."""
+    but the server still did its 2 s of work. The record keeps the start (2 s,
+    before the client gave up), not the finish after it (the rule retries=1
+    follows too: test_properties checks it on random configurations)."""
     r = simulate(LoadBalancer([Server()]), jobs([0, 0], [2, 2]), client=Client(timeout=3))
-    assert log(r, "done", "end", "outcome", "work") == [(2, 2, "completed", 2), (4, 3, "timed_out", 2)]
+    assert log(r, "start", "done", "end", "outcome", "work") == [(0, 2, 2, "completed", 2), (2, None, 3, "timed_out", 2)]
     assert r.summary().wasted_work == pytest.approx(2)
+    assert r.summary().throughput == pytest.approx(1 / 3)   # only the first job's service finished in time
+
+
+def test_a_job_after_the_stop_time_is_not_sent():
+    """The issue's repro: jobs arriving at 50 and 60 s, after until=10, were
+    recorded as timed out at 3 s and counted in the system."""
+    r = simulate(LoadBalancer([Server()]), jobs([1, 2, 50, 60], [0.5] * 4), client=Client(timeout=3), until=10)
+    assert log(r, "end", "outcome", "attempts") == [(1.5, "completed", 1), (2.5, "completed", 1),
+                                                    (None, "not_sent", 0), (None, "not_sent", 0)]
+    s = r.summary()
+    assert (s.jobs, s.completed, s.timed_out, s.in_system, s.not_sent) == (2, 2, 0, 0, 2)
+    assert s.success_rate == 1.0 and s.span == pytest.approx(1.5)
 
 
 def test_retry_with_backoff():
@@ -255,3 +269,38 @@ def test_hybrid_sends_heavy_classes_to_the_broker():
     assert r.servers.names == ("api 0", "jobs[0]")
     with pytest.raises(ValueError, match="kind must be one of"):
         simulate(mqlb.Hybrid(LoadBalancer([Server()]), MessageQueue(consumers=[Server()]), ["nope"]), wl)
+
+
+def test_unlimited_slots_finish_every_job():
+    """The safety horizon used to stop this run with 239 of 300 jobs in the
+    system (it took unlimited slots for infinite capacity, ignoring prefetch).
+    Prefetch 1 lets the consumer hold one job at a time: the last ends at 300 s;
+    without a prefetch limit all 300 run at once and end at 1 s."""
+    for prefetch, last in ((1, 300.0), (None, 1.0)):
+        r = simulate(MessageQueue(consumers=[Server(slots=None)], prefetch=prefetch), jobs([0.0] * 300, [1.0] * 300))
+        assert r.stopped_early is None and r.summary().completed == 300
+        assert log(r, "end")[-1] == (last,)
+
+
+def test_a_crash_loop_with_a_delivery_limit_finishes():
+    """Each 150 MB job crashes the 100 MB consumer; after three deliveries it is
+    dead-lettered. The horizon used to leave 86 of 100 in the system."""
+    r = simulate(MessageQueue(consumers=[Server(memory_mb=100)], delivery_limit=3),
+                 jobs([0.0] * 100, [1.0] * 100, memory=150))
+    assert r.stopped_early is None
+    assert log(r, "outcome", "deliveries") == [("dead_lettered", 3)] * 100
+
+
+def test_an_endless_crash_loop_says_it_stopped_early():
+    """Two 60 MB jobs fit a 100 MB consumer one at a time but not together: with
+    two slots and prefetch 2 they crash it together, for ever. The run stops at
+    its event budget and says so; a larger budget lets it run longer."""
+    mq = MessageQueue(consumers=[Server(slots=2, memory_mb=100, restart_s=1.0)], prefetch=2)
+    wl = jobs([0.0, 0.0], [1.0, 1.0], memory=60)
+    with pytest.warns(mqlb.StoppedEarly, match="max_events"):
+        short = simulate(mq, wl, max_events=1000)
+    with pytest.warns(mqlb.StoppedEarly):
+        long = simulate(mq, wl, max_events=2000)
+    assert "2 jobs still without an outcome" in short.stopped_early
+    assert log(short, "outcome") == [("in_system",)] * 2
+    assert long.servers.crashes[0] > short.servers.crashes[0] > 100

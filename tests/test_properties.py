@@ -1,8 +1,10 @@
 """Invariants that must hold for every configuration (hypothesis draws them)."""
 
 import math
+import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -148,3 +150,118 @@ def test_infinitely_many_servers_means_nobody_waits(wl, k):
     r = mqlb.simulate(lb, mqlb.Workload(wl.arrival, wl.size, np.zeros(len(wl)), wl.kind, wl.kinds)).records
     np.testing.assert_allclose(r["start"], r["arrival"])
     np.testing.assert_allclose(r["end"] - r["arrival"], r["size"], rtol=1e-9, atol=1e-12)
+
+
+# -- the three record rules of issue 11 ------------------------------------------------
+
+def _run_any(system, wl, client, seed, until=None, max_events=None):
+    """Like ``_run``, with a stop time and an event budget; returns the warnings too."""
+    system, _ = system, None
+    big = max(wl.memory_mb.max(initial=0), 1.0)
+    if isinstance(system, MessageQueue) and system.queues[0].delivery_limit is None \
+            and max(c.memory_mb for c in system.queues[0].consumers) < big:
+        system = MessageQueue(consumers=system.queues[0].consumers, prefetch=system.queues[0].prefetch,
+                              delivery_limit=3, broker=system.broker)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = mqlb.simulate(system, wl, client=client, seed=seed, until=until, max_events=max_events)
+    return res, [w for w in caught if issubclass(w.category, mqlb.StoppedEarly)]
+
+
+stops = st.sampled_from([None, None, 2.0, 5.0, 15.0])
+budgets = st.sampled_from([None, None, None, 40, 400])
+
+
+@SETTINGS
+@given(system=st.one_of(balancers, brokers), wl=workloads(), client=clients, seed=st.integers(0, 5),
+       until=stops, max_events=budgets)
+def test_every_outcome_is_true_to_what_happened(system, wl, client, seed, until, max_events):
+    res, _ = _run_any(system, wl, client, seed, until, max_events)
+    r = res.records
+    outcome = r["outcome"]
+    # Never sent: exactly the records with no attempt, all after the stop, with no times.
+    not_sent = outcome == OUT["not_sent"]
+    assert np.array_equal(not_sent, r["attempts"] == 0)
+    if until is None and res.stopped_early is None:
+        assert not not_sent.any()
+    if until is not None and res.stopped_early is None:
+        assert np.all(r["arrival"][not_sent] >= until)
+    for f in ("start", "done", "end"):
+        assert np.all(np.isnan(r[f][not_sent]))
+    # Timed out: one rule whatever the retries; start/done only before the client gave up.
+    gone = r[outcome == OUT["timed_out"]]
+    assert np.all(np.isfinite(gone["end"]))
+    assert not np.any(gone["start"] > gone["end"]) and not np.any(gone["done"] > gone["end"])
+    assert np.array_equal(np.isnan(gone["start"]), gone["server"] == -1)
+    # Completed: arrival <= start <= done <= end.
+    ok = r[outcome == OUT["completed"]]
+    assert np.all(ok["arrival"] <= ok["start"]) and np.all(ok["start"] <= ok["done"])
+    assert np.all(ok["done"] <= ok["end"])
+    # Summaries leave the never-sent jobs out of everything but their own count.
+    s = res.summary()
+    sent = r[~not_sent]
+    assert s.not_sent == int(not_sent.sum()) and s.jobs == len(sent)
+    assert s.jobs == sum(getattr(s, name) for name in mqlb.OUTCOMES if name != "not_sent")
+    if len(sent) and np.isfinite(s.span) and s.span > 0:
+        assert s.throughput == pytest.approx(np.isfinite(sent["done"]).sum() / s.span)
+    assert res.timeline.in_system.max(initial=0) <= len(sent)
+
+
+@SETTINGS
+@given(system=st.one_of(balancers, brokers), wl=workloads(), client=clients, seed=st.integers(0, 5),
+       until=stops, max_events=budgets)
+def test_no_run_stops_early_without_saying_so(system, wl, client, seed, until, max_events):
+    res, caught = _run_any(system, wl, client, seed, until, max_events)
+    in_system = int((res.records["outcome"] == OUT["in_system"]).sum())
+    assert (res.stopped_early is None) == (not caught)
+    if res.stopped_early is not None:
+        assert "max_events" in res.stopped_early and str(caught[0].message) == res.stopped_early
+    elif until is None:
+        assert in_system == 0                      # finished: every job has an outcome
+
+
+@SETTINGS
+@given(system=st.one_of(balancers, brokers), wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_a_long_run_keeps_an_evenly_spaced_bounded_timeline(system, wl, client, seed):
+    """With room for only 40 samples the spacing doubles as often as needed."""
+    from mqlb import _checks
+    saved, room = _checks.MAX_SAMPLES, 40
+    _checks.MAX_SAMPLES = room
+    try:
+        res, _ = _run_any(system, wl, client, seed)
+    finally:
+        _checks.MAX_SAMPLES = saved
+    t = res.timeline.time
+    assert 1 <= len(t) <= room and t[0] == 0.0
+    if len(t) > 2:
+        np.testing.assert_allclose(np.diff(t), t[1] - t[0], rtol=1e-9)
+
+
+many_servers = st.builds(
+    LoadBalancer,
+    servers=st.lists(servers, min_size=1, max_size=6),
+    policy=st.sampled_from([p for p in mqlb.POLICIES if p != "weighted_round_robin"]),
+    weights=st.none(),
+    max_conns=st.sampled_from([None, 1, 3]),
+    on_full=st.sampled_from(["reject", "queue"]),
+    health_checks=st.booleans(),
+)
+
+
+@SETTINGS
+@given(lb=many_servers, wl=workloads(), client=clients, seed=st.integers(0, 5), weighted=st.booleans())
+def test_the_balancer_index_chooses_as_the_scan_does(lb, wl, client, seed, weighted):
+    from mqlb import loadbalancer
+    if weighted:
+        lb = LoadBalancer(lb.servers, policy=lb.policy, weights=[1 + i % 3 for i in range(len(lb.servers))],
+                          max_conns=lb.max_conns, on_full=lb.on_full, health_checks=lb.health_checks)
+    failures = [(1.0, 0)] + ([(2.0, len(lb.servers) - 1)] if len(lb.servers) > 1 else [])
+    saved = loadbalancer.INDEX_FROM
+    try:
+        loadbalancer.INDEX_FROM = 10**9
+        scan = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
+        loadbalancer.INDEX_FROM = 1
+        index = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
+    finally:
+        loadbalancer.INDEX_FROM = saved
+    assert scan.records.tobytes() == index.records.tobytes()
