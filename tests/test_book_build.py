@@ -387,3 +387,154 @@ def test_pages_render_offline_in_chromium(built_book: Path):
     if problems:
         pytest.fail(f"{len(problems)} problem(s) in the rendered book "
                     f"(see test-artifacts/pages/report.txt):\n" + "\n".join(problems), pytrace=False)
+
+
+# --- Pictures: Korean without a system CJK font ---------------------------------------
+
+PICTURE_ARTIFACTS = ROOT / "test-artifacts" / "pictures"
+KOREAN_PAGES = ("chapters/glossary.html", "chapters/intro.html")
+
+# Every distinct Hangul character on the page drawn with the font its element uses:
+# real glyphs all differ; fallback boxes (tofu) are one and the same picture.
+JS_HANGUL = r"""async () => {
+    await document.fonts.ready;
+    const hangul = /[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]/;
+    const walker = document.createTreeWalker(document.querySelector('main') || document.body,
+                                             NodeFilter.SHOW_TEXT);
+    const chars = new Set(), elements = new Set();
+    while (walker.nextNode()) {
+        const text = walker.currentNode.textContent;
+        if (!hangul.test(text)) continue;
+        elements.add(walker.currentNode.parentElement);
+        for (const c of text) if (hangul.test(c)) chars.add(c);
+    }
+    const glyph = (c, family) => {
+        const canvas = document.createElement('canvas');
+        canvas.width = canvas.height = 48;
+        const ctx = canvas.getContext('2d');
+        ctx.font = `40px ${family}`;
+        ctx.textBaseline = 'top';
+        ctx.fillText(c, 2, 2);
+        return canvas.toDataURL();
+    };
+    const pictures = new Set();
+    for (const el of elements) {
+        const family = getComputedStyle(el).fontFamily;
+        for (const c of el.textContent) if (hangul.test(c)) pictures.add(c + glyph(c, family));
+    }
+    const distinct = new Set([...pictures].map(p => p.slice(1)));
+    const faces = [...document.fonts].filter(f => f.family.replace(/"/g, '') === 'Noto Sans KR');
+    return {chars: chars.size, distinct: distinct.size, faces: faces.map(f => f.status)};
+}"""
+
+
+def hangul_fonts(page) -> list[tuple[int, dict]]:
+    """For each element whose own text has Hangul: (Hangul characters in it, the
+    platform fonts Chromium used for that text, from the DevTools protocol)."""
+    marks = page.evaluate(r"""() => {
+        const hangul = /[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]/g;
+        const found = [];
+        document.querySelectorAll('main *').forEach(el => {
+            const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('');
+            const n = (own.match(hangul) || []).length;
+            if (n) { el.setAttribute('data-hangul-test', found.length); found.push(n); }
+        });
+        return found;
+    }""")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    out = []
+    for i, count in enumerate(marks):
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": f'[data-hangul-test="{i}"]'})["nodeId"]
+        out.append((count, cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]))
+    cdp.detach()
+    return out
+
+
+def korean_problems(page) -> list[str]:
+    """Why the Korean on an open page is not drawn with the vendored Noto Sans KR."""
+    problems = []
+    seen = page.evaluate(JS_HANGUL)
+    if not seen["chars"]:
+        return ["no Hangul on the page"]
+    if "loaded" not in seen["faces"]:
+        problems.append(f"Noto Sans KR not loaded (font faces: {seen['faces']})")
+    if seen["distinct"] < seen["chars"]:
+        problems.append(f"{seen['chars']} Hangul characters drawn as {seen['distinct']} distinct picture(s): "
+                        "fallback boxes")
+    for count, fonts in hangul_fonts(page):
+        from_noto = sum(f["glyphCount"] for f in fonts
+                        if f["isCustomFont"] and f["familyName"].startswith("Noto Sans KR"))
+        if from_noto < count:
+            problems.append(f"{count - from_noto} of {count} Hangul glyphs not from the vendored font: {fonts}")
+    return problems
+
+
+def system_has_korean_font() -> bool:
+    try:
+        out = subprocess.run(["fc-list", ":lang=ko"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return False
+    return bool(out.strip())
+
+
+def open_offline(browser, url: str, *, block=lambda url: False):
+    """A new page at `url` with every non-local request (and any `block`ed one)
+    aborted; returns (context, page, the list of aborted URLs)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    aborted: list[str] = []
+
+    def abort(route):
+        aborted.append(route.request.url)
+        route.abort()
+
+    context.route(lambda u: not is_local(u) or block(u), abort)
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    return context, page, aborted
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def browser_or_skip():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian chromium is not installed at {CHROMIUM}: apt-get install chromium")
+    return pytest.importorskip(
+        "playwright.sync_api",
+        reason="Playwright is not installed: pip install -r requirements-test.txt (or `make test`)")
+
+
+@pytest.mark.browser
+def test_korean_renders_without_a_system_cjk_font(built_book: Path):
+    """The glossary's and the introduction's Korean terms are drawn with the vendored
+    Noto Sans KR: the font face loads, Chromium reports it for every Hangul glyph, and
+    no two characters share a picture (fallback boxes would). With the font's file
+    blocked the same check must fail (on a machine without a CJK font, also the
+    pixel check), so it is not passing by accident."""
+    playwright = browser_or_skip()
+    PICTURE_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems, control = [], []
+    with serve_locally(built_book) as base, playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        for name in KOREAN_PAGES:
+            context, page, aborted = open_offline(browser, base + name)
+            problems += [f"{name}: {line}" for line in korean_problems(page)]
+            problems += [f"{name}: external request blocked: {u}" for u in aborted]
+            stem = name.removesuffix(".html").split("/")[-1]
+            page.screenshot(path=str(PICTURE_ARTIFACTS / f"korean-{stem}.png"))
+            context.close()
+            # The control: the same page without the font file.
+            context, page, _ = open_offline(browser, base + name, block=lambda u: "noto-sans-kr" in u)
+            control.append((name, korean_problems(page)))
+            page.screenshot(path=str(PICTURE_ARTIFACTS / f"korean-{stem}-without-font.png"))
+            context.close()
+        browser.close()
+    assert not problems, "\n".join(problems)
+    for name, found in control:
+        assert any("not from the vendored font" in line for line in found), (name, found)
+        if not system_has_korean_font():
+            assert any("fallback boxes" in line for line in found), (name, found)
