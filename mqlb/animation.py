@@ -248,7 +248,8 @@ class _Panel:
 
 def replay(runs: dict, *, frames: int = 60, start: float | None = None, end: float | None = None,
            memory_limit_mb: float | None = None, colours: dict | None = None, columns: int | None = None,
-           panel_size=(3.5, 2.6), dpi: int = 64, fps: float = 4.0, title: str | None = None) -> Replay:
+           panel_size=(3.5, 2.6), dpi: int = 64, fps: float = 4.0, age_scale_s: float = 60.0,
+           title: str | None = None) -> Replay:
     """Replay ``runs`` (name -> Result, the same job stream) side by side.
 
     frames: number of frames, evenly spaced from ``start`` (default: the first
@@ -260,6 +261,7 @@ def replay(runs: dict, *, frames: int = 60, start: float | None = None, end: flo
     columns: panels per row (default: all in one row up to 2, else 2).
     panel_size: inches per panel; dpi: pixels per inch of the frames; fps: frames
         per second when playing.
+    age_scale_s: the age (s) drawn darkest; older jobs get the same colour.
     """
     if not isinstance(runs, dict) or not runs:
         raise TypeError(f"runs must be a non-empty dict of name -> Result, got {runs!r:.80}")
@@ -268,6 +270,7 @@ def replay(runs: dict, *, frames: int = 60, start: float | None = None, end: flo
     frames = _checks.count("frames", frames, minimum=2)
     dpi = _checks.count("dpi", dpi, minimum=20)
     fps = _checks.positive("fps", fps)
+    age_scale_s = _checks.positive("age_scale_s", age_scale_s)
     first = min(float(res.records["arrival"].min()) for res in runs.values())
     last = max(float(np.nanmax(np.concatenate([res.records["end"], res.records["arrival"]])))
                for res in runs.values())
@@ -297,9 +300,7 @@ def replay(runs: dict, *, frames: int = 60, start: float | None = None, end: flo
             ax.axis("off")
         panels = [_Panel(ax, name, res, colours.get(name, cycle[k % len(cycle)]), memory_limit_mb)
                   for k, (ax, (name, res)) in enumerate(zip(axes, runs.items()))]
-        oldest = max(float(np.nanmax(np.where(np.isfinite(res.records["end"]), res.records["end"], end)
-                                     - res.records["arrival"])) for res in runs.values())
-        age_norm = Normalize(0.0, max(min(oldest, 60.0), 1.0), clip=True)
+        age_norm = Normalize(0.0, age_scale_s, clip=True)
         clock = fig.text(0.01, 0.995, "", ha="left", va="top", fontsize=9)
         fig.text(0.99, 0.995, f"block colour: age, 0 (yellow) to {age_norm.vmax:.0f} s or more (purple); "
                               "width: size", ha="right", va="top", fontsize=7, color="#333")

@@ -538,3 +538,128 @@ def test_korean_renders_without_a_system_cjk_font(built_book: Path):
         assert any("not from the vendored font" in line for line in found), (name, found)
         if not system_has_korean_font():
             assert any("fallback boxes" in line for line in found), (name, found)
+
+
+# --- Pictures: replays and diagrams, from disk, with the network blocked --------------
+
+# page -> number of replays (mqlb.animation) on it
+REPLAY_PAGES = {"chapters/04-load-balancers.html": 1, "chapters/07-when-a-load-balancer-fits.html": 1,
+                "chapters/08-the-traffic-surge.html": 1}
+# page -> the figure ids of the diagrams drawn by mqlb.diagrams
+DIAGRAM_PAGES = {"chapters/04-load-balancers.html": ["fig-lb-cluster"],
+                 "chapters/08-the-traffic-surge.html": ["fig-four-architectures"],
+                 "chapters/09-decision-guide.html": ["fig-decision-flowchart"]}
+
+JS_REPLAYS = """() => [...document.querySelectorAll('.mqlb-replay')].map((div, i) => {
+    div.setAttribute('data-replay-test', i);
+    const data = JSON.parse(div.dataset.replay);
+    const slider = div.querySelector('input.anim-slider');
+    const buttons = [...div.querySelectorAll('.anim-buttons button')];
+    return {data, max: slider ? parseInt(slider.max) : -1,
+            buttons: buttons.map(b => ({title: b.title, text: b.textContent.trim(),
+                                        width: b.getBoundingClientRect().width}))};
+})"""
+
+
+def replay_state(page, i: int) -> dict:
+    return page.evaluate("""i => {
+        const div = document.querySelector(`[data-replay-test="${i}"]`);
+        const img = div.querySelector('img');
+        return {frame: parseInt(div.querySelector('input.anim-slider').value), src: img.src.length,
+                head: img.src.slice(-200), width: img.naturalWidth};
+    }""", i)
+
+
+def replay_problems(page, name: str, shots: str) -> list[str]:
+    """Step, play, scrub and jump through every replay on an open page; check that
+    frames change and that the last frame's counts are the runs' summaries."""
+    problems = []
+    replays = page.evaluate(JS_REPLAYS)
+    if len(replays) != REPLAY_PAGES[name]:
+        return [f"{len(replays)} replay(s), expected {REPLAY_PAGES[name]}"]
+    for i, rep in enumerate(replays):
+        where = f"replay {i + 1}"
+        data, n = rep["data"], len(rep["data"]["times"])
+        if rep["max"] != n - 1:
+            problems.append(f"{where}: slider goes to {rep['max']}, the replay has {n} frames")
+        blank = [b["title"] for b in rep["buttons"] if not b["text"] or b["width"] < 5]
+        if len(rep["buttons"]) < 9 or blank:
+            problems.append(f"{where}: {len(rep['buttons'])} buttons, blank: {blank}")
+        div = page.locator(f'[data-replay-test="{i}"]')
+        page.wait_for_function("i => document.querySelector(`[data-replay-test=\"${i}\"] img`).naturalWidth > 0",
+                               arg=i, timeout=WAIT_MS)
+        first = replay_state(page, i)
+        div.scroll_into_view_if_needed()
+        div.screenshot(path=f"{shots}-{i + 1}-first.png")
+        div.get_by_title("Next frame", exact=True).click()
+        stepped = replay_state(page, i)
+        if stepped["frame"] != 1 or stepped["head"] == first["head"]:
+            problems.append(f"{where}: 'Next frame' did not show a new frame ({first['frame']} -> {stepped['frame']})")
+        div.get_by_title("Increase speed", exact=True).click()
+        div.get_by_title("Play", exact=True).click()
+        page.wait_for_timeout(1200)
+        div.get_by_title("Pause", exact=True).click()
+        played = replay_state(page, i)
+        if played["frame"] <= stepped["frame"]:
+            problems.append(f"{where}: 'Play' did not advance (frame {played['frame']})")
+        middle = n // 2
+        page.evaluate("""([i, k]) => {
+            const s = document.querySelector(`[data-replay-test="${i}"] input.anim-slider`);
+            s.value = k; s.dispatchEvent(new Event('input'));
+        }""", [i, middle])
+        scrubbed = replay_state(page, i)
+        if scrubbed["frame"] != middle:
+            problems.append(f"{where}: the slider did not move the replay to frame {middle}")
+        div.screenshot(path=f"{shots}-{i + 1}-middle.png")
+        div.get_by_title("Last frame", exact=True).click()
+        last = replay_state(page, i)
+        div.screenshot(path=f"{shots}-{i + 1}-last.png")
+        if last["frame"] != n - 1 or last["head"] == scrubbed["head"]:
+            problems.append(f"{where}: 'Last frame' showed frame {last['frame']} of {n}")
+        for run, counts in data["counts"].items():
+            if counts[last["frame"]] != data["summaries"][run]:
+                problems.append(f"{where}, {run}: counts at the last frame {counts[last['frame']]} "
+                                f"differ from the run's summary {data['summaries'][run]}")
+        problems.append(f"info: {where}: {n} frames, first frame {first['width']} px wide, "
+                        f"{page.evaluate('i => document.querySelector(`[data-replay-test=\"${i}\"]`).outerHTML.length', i) / 1e6:.2f} MB")
+    return problems
+
+
+@pytest.mark.browser
+def test_replays_and_diagrams_work_from_disk_offline(built_book: Path):
+    """Open the chapters from disk (file://) with every request off the disk
+    blocked. Each replay: its buttons show, 'Next frame', 'Play'/'Pause', the
+    slider and 'Last frame' change the picture, and the counts at the last frame
+    are the runs' summaries. Each diagram's image loads. Screenshots go to
+    test-artifacts/pictures/, with the replays' sizes in report.txt."""
+    playwright = browser_or_skip()
+    PICTURE_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems, info = [], []
+    with playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        for name in sorted(set(REPLAY_PAGES) | set(DIAGRAM_PAGES)):
+            context, page, aborted = open_offline(browser, (built_book / name).as_uri(),
+                                                  block=lambda u: not u.startswith("file:"))
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            stem = name.removesuffix(".html").split("/")[-1]
+            found = []
+            if name in REPLAY_PAGES:
+                found += replay_problems(page, name, str(PICTURE_ARTIFACTS / f"replay-{stem}"))
+            for fig_id in DIAGRAM_PAGES.get(name, []):
+                figure = page.locator(f"#{fig_id}")
+                if figure.count() != 1:
+                    found.append(f"diagram {fig_id}: not on the page")
+                    continue
+                ok = figure.evaluate("f => [...f.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 300)")
+                if not ok:
+                    found.append(f"diagram {fig_id}: its image did not load")
+                figure.scroll_into_view_if_needed()
+                figure.screenshot(path=str(PICTURE_ARTIFACTS / f"diagram-{fig_id}.png"))
+            found += errors + [f"request blocked: {u}" for u in aborted]
+            info += [f"{name}: {line[6:]}" for line in found if line.startswith("info: ")]
+            problems += [f"{name}: {line}" for line in found if not line.startswith("info: ")]
+            context.close()
+        browser.close()
+    (PICTURE_ARTIFACTS / "report.txt").write_text("\n".join(info + problems) + "\n", encoding="utf-8")
+    assert not problems, "\n".join(problems)
