@@ -9,6 +9,7 @@ tree the tests check against the advisor.
 
 from __future__ import annotations
 
+import io
 import textwrap
 
 import matplotlib as mpl
@@ -18,12 +19,23 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectang
 from . import decision
 from .plotting import BOOK_RC, COLOURS
 
-__all__ = ["architectures", "cluster", "flowchart"]
+__all__ = ["architectures", "cluster", "flowchart", "png"]
 
 _INK = "#333333"
 _PALE = "#F2F2F2"
 _ARCH_COLOURS = {"LB push": COLOURS["lb"], "LB + queue": COLOURS["lb_queue"], "MQ": COLOURS["mq"],
                  "Hybrid": COLOURS["hybrid"]}
+
+
+def png(fig: Figure, dpi: int = 100):
+    """``fig`` as a PNG image for a notebook (to display or ``glue``). A figure made
+    without pyplot shows as its text repr until pyplot's inline backend is loaded;
+    an image shows in any case."""
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return Image(data=buffer.getvalue(), format="png")
 
 
 def _canvas(width_in: float, height_in: float, xmax: float, ymax: float):

@@ -106,3 +106,11 @@ def test_diagrams_label_their_parts(draw, words):
     text = figure_text(fig)
     for w in words:
         assert w in text, w
+
+
+def test_png_is_an_image_not_a_repr():
+    image = diagrams.png(diagrams.cluster())
+    assert image.data[:8] == b"\x89PNG\r\n\x1a\n"
+    from IPython.core.formatters import format_display_data
+    data, _metadata = format_display_data(image)
+    assert "image/png" in data
