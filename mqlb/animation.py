@@ -17,7 +17,8 @@ What a frame shows, per run and per server:
   is the timeline's count; which jobs are drawn there comes from the records
   (a job waits until the attempt that decided its outcome started);
 - a memory meter beside each server, a grey server while it is down, a red
-  flash when it crashes;
+  flash when it crashes, and in red the jobs that failed since the previous
+  frame (lost, refused, timed out, dead-lettered);
 - the clock and the running counts: answered, failed (rejected, timed out,
   lost or dead-lettered) and still in the system, which at the last frame are
   the run's summary.
@@ -43,7 +44,7 @@ from matplotlib.patches import Rectangle
 
 from . import _checks
 from .plotting import BOOK_RC, COLOURS
-from .result import COMPLETED, IN_SYSTEM, Result
+from .result import COMPLETED, DEAD_LETTERED, IN_SYSTEM, LOST, OUTCOMES, REJECTED, TIMED_OUT, Result
 
 __all__ = ["Replay", "counts_at", "replay"]
 
@@ -51,6 +52,7 @@ _FAILED = "failed"
 _LANE_SLOTS = 5.6         # width of a waiting line, in block units
 _BOX = (6.1, 3.3)         # x and width of a server's box
 _AGE_MAP = mpl.colormaps["viridis_r"]
+_FAILURE_WORDS = ((LOST, "lost"), (REJECTED, "refused"), (TIMED_OUT, "timed out"), (DEAD_LETTERED, "dead-lettered"))
 # matplotlib's player uses Font Awesome 4 icons from a CDN; the book loads nothing from
 # other hosts, so the buttons get characters every font has (the titles stay).
 _ICONS = {"fa-minus": "\u2212", "fa-fast-backward": "\u25ae\u25c0\u25c0", "fa-step-backward": "\u25ae\u25c0",
@@ -135,6 +137,7 @@ class _Panel:
         ax.axis("off")
         ax.text(0.0, top + 0.85, name, ha="left", va="top", fontsize=9, fontweight="bold", color=colour)
         self.counts = ax.text(0.0, top + 0.3, "", ha="left", va="top", fontsize=7.5, color="#222")
+        self.failures = ax.text(10.2, top + 0.85, "", ha="right", va="top", fontsize=7, color="red")
         x0, w0 = _BOX
         self.more = {}
         if self.shared:
@@ -244,6 +247,10 @@ class _Panel:
         self.blocks.set_facecolor(_AGE_MAP(age_norm(np.array(ages))) if ages else [])
         c = counts_at(self.result, t)
         self.counts.set_text(f"answered {c['answered']}  failed {c[_FAILED]}  in system {c['in_system']}")
+        # Failures since the previous frame, by kind, as they happen.
+        now = np.isfinite(r["end"]) & (r["end"] > t_prev) & (r["end"] <= t)
+        kinds = np.bincount(r["outcome"][now], minlength=len(OUTCOMES))
+        self.failures.set_text("  ".join(f"{kinds[k]} {word}" for k, word in _FAILURE_WORDS if kinds[k]))
 
 
 def replay(runs: dict, *, frames: int = 60, start: float | None = None, end: float | None = None,
