@@ -255,7 +255,7 @@ class _Panel:
 
 def replay(runs: dict, *, frames: int = 60, start: float | None = None, end: float | None = None,
            memory_limit_mb: float | None = None, colours: dict | None = None, columns: int | None = None,
-           panel_size=(3.5, 2.6), dpi: int = 64, fps: float = 4.0, age_scale_s: float = 60.0,
+           panel_size=(3.5, 2.6), dpi: int = 100, fps: float = 4.0, age_scale_s: float = 60.0,
            title: str | None = None) -> Replay:
     """Replay ``runs`` (name -> Result, the same job stream) side by side.
 
@@ -298,7 +298,8 @@ def replay(runs: dict, *, frames: int = 60, start: float | None = None, end: flo
     n = len(runs)
     columns = columns or (n if n <= 2 else 2)
     rows = math.ceil(n / columns)
-    with mpl.rc_context({**BOOK_RC, "savefig.bbox": "standard", "figure.constrained_layout.use": False}):
+    with mpl.rc_context({**BOOK_RC, "savefig.bbox": "standard", "savefig.dpi": dpi,
+                         "figure.constrained_layout.use": False}):
         fig = Figure(figsize=(panel_size[0] * columns, panel_size[1] * rows + 0.45), dpi=dpi)
         axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
         fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.45 / (panel_size[1] * rows + 0.45),

@@ -94,3 +94,13 @@ def test_the_model_never_imports_the_pictures():
             "print(sorted(m for m in sys.modules if m in ('mqlb.animation', 'mqlb.diagrams')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_frames_have_the_asked_resolution(runs):
+    import struct
+    widths = []
+    for dpi in (30, 60):
+        rep = animation.replay(runs, frames=2, dpi=dpi, panel_size=(3.0, 2.0))
+        png = frames_of(rep.html)[0]
+        widths.append(struct.unpack(">I", png[16:20])[0])      # the PNG header's width
+    assert widths == [2 * 3 * 30, 2 * 3 * 60]
