@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Copy the JavaScript the HTML book needs into book_assets/vendor/, from the npm
 # registry, so the built pages load nothing from other hosts:
-#   RequireJS and the ipywidgets HTML manager (widget snapshots), MathJax 3 (math).
+#   RequireJS and the ipywidgets HTML manager (widget snapshots), MathJax 3 (math),
+#   Noto Sans KR's Korean subset (the post's Korean terms, on machines without a CJK font).
 # Runs only when the pinned versions below differ from the last run (stamp file).
 set -euo pipefail
 
 REQUIREJS=requirejs@2.3.7
 HTML_MANAGER=@jupyter-widgets/html-manager@1.0.6
 MATHJAX=mathjax@3.2.2
+NOTO_SANS_KR=@fontsource/noto-sans-kr@5.3.0
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="$root/book_assets/vendor"
-want="$REQUIREJS $HTML_MANAGER $MATHJAX fonts-with-ttf"
+want="$REQUIREJS $HTML_MANAGER $MATHJAX fonts-with-ttf $NOTO_SANS_KR"
 
 if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$want" ]]; then
     exit 0
@@ -22,7 +24,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 echo "vendor_assets: fetching $want"
 # npm pack downloads each package's tarball only (no dependencies, no install scripts).
-(cd "$tmp" && npm pack --silent "$REQUIREJS" "$HTML_MANAGER" "$MATHJAX" >/dev/null)
+(cd "$tmp" && npm pack --silent "$REQUIREJS" "$HTML_MANAGER" "$MATHJAX" "$NOTO_SANS_KR" >/dev/null)
 for tgz in "$tmp"/*.tgz; do
     name="$(basename "$tgz" .tgz)"
     mkdir -p "$tmp/$name"
@@ -48,6 +50,12 @@ cp -r "$mj/output/chtml/fonts/woff-v2" "$dest/mathjax/output/chtml/fonts/"
 cp -r "$mj/input/tex/extensions" "$dest/mathjax/input/tex/"
 cp -r "$mj/ui" "$mj/a11y" "$dest/mathjax/"
 cp "$tmp"/mathjax-*/package/LICENSE "$dest/mathjax/LICENSE"
+
+# Noto Sans KR (SIL Open Font License): only the Korean subset at weight 400 (one
+# woff2 file, about 0.5 MB); book_assets/css/hangul.css declares it for Hangul only.
+kr="$(echo "$tmp"/fontsource-noto-sans-kr-*/package)"
+mkdir -p "$dest/noto-sans-kr"
+cp "$kr/files/noto-sans-kr-korean-400-normal.woff2" "$kr/LICENSE" "$dest/noto-sans-kr/"
 
 echo "$want" > "$dest/.stamp"
 echo "vendor_assets: $(du -sh "$dest" | cut -f1) in book_assets/vendor"

@@ -412,3 +412,284 @@ def test_pages_render_offline_in_chromium(built_book: Path):
     if problems:
         pytest.fail(f"{len(problems)} problem(s) in the rendered book "
                     f"(see test-artifacts/pages/report.txt):\n" + "\n".join(problems), pytrace=False)
+
+
+# --- Pictures: Korean without a system CJK font ---------------------------------------
+
+PICTURE_ARTIFACTS = ROOT / "test-artifacts" / "pictures"
+KOREAN_PAGES = ("chapters/glossary.html", "chapters/intro.html")
+
+# Every distinct Hangul character on the page drawn with the font its element uses:
+# real glyphs all differ; fallback boxes (tofu) are one and the same picture.
+JS_HANGUL = r"""async () => {
+    await document.fonts.ready;
+    const hangul = /[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]/;
+    const walker = document.createTreeWalker(document.querySelector('main') || document.body,
+                                             NodeFilter.SHOW_TEXT);
+    const chars = new Set(), elements = new Set();
+    while (walker.nextNode()) {
+        const text = walker.currentNode.textContent;
+        if (!hangul.test(text)) continue;
+        elements.add(walker.currentNode.parentElement);
+        for (const c of text) if (hangul.test(c)) chars.add(c);
+    }
+    const glyph = (c, family) => {
+        const canvas = document.createElement('canvas');
+        canvas.width = canvas.height = 48;
+        const ctx = canvas.getContext('2d');
+        ctx.font = `40px ${family}`;
+        ctx.textBaseline = 'top';
+        ctx.fillText(c, 2, 2);
+        return canvas.toDataURL();
+    };
+    const pictures = new Set();
+    for (const el of elements) {
+        const family = getComputedStyle(el).fontFamily;
+        for (const c of el.textContent) if (hangul.test(c)) pictures.add(c + glyph(c, family));
+    }
+    const distinct = new Set([...pictures].map(p => p.slice(1)));
+    const faces = [...document.fonts].filter(f => f.family.replace(/"/g, '') === 'Noto Sans KR');
+    return {chars: chars.size, distinct: distinct.size, faces: faces.map(f => f.status)};
+}"""
+
+
+def hangul_fonts(page) -> list[tuple[int, dict]]:
+    """For each element whose own text has Hangul: (Hangul characters in it, the
+    platform fonts Chromium used for that text, from the DevTools protocol)."""
+    marks = page.evaluate(r"""() => {
+        const hangul = /[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]/g;
+        const found = [];
+        document.querySelectorAll('main *').forEach(el => {
+            const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('');
+            const n = (own.match(hangul) || []).length;
+            if (n) { el.setAttribute('data-hangul-test', found.length); found.push(n); }
+        });
+        return found;
+    }""")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    out = []
+    for i, count in enumerate(marks):
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": f'[data-hangul-test="{i}"]'})["nodeId"]
+        out.append((count, cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]))
+    cdp.detach()
+    return out
+
+
+def korean_problems(page) -> list[str]:
+    """Why the Korean on an open page is not drawn with the vendored Noto Sans KR."""
+    problems = []
+    seen = page.evaluate(JS_HANGUL)
+    if not seen["chars"]:
+        return ["no Hangul on the page"]
+    if "loaded" not in seen["faces"]:
+        problems.append(f"Noto Sans KR not loaded (font faces: {seen['faces']})")
+    if seen["distinct"] < seen["chars"]:
+        problems.append(f"{seen['chars']} Hangul characters drawn as {seen['distinct']} distinct picture(s): "
+                        "fallback boxes")
+    for count, fonts in hangul_fonts(page):
+        from_noto = sum(f["glyphCount"] for f in fonts
+                        if f["isCustomFont"] and f["familyName"].startswith("Noto Sans KR"))
+        if from_noto < count:
+            problems.append(f"{count - from_noto} of {count} Hangul glyphs not from the vendored font: {fonts}")
+    return problems
+
+
+def system_has_korean_font() -> bool:
+    try:
+        out = subprocess.run(["fc-list", ":lang=ko"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return False
+    return bool(out.strip())
+
+
+def open_offline(browser, url: str, *, block=lambda url: False):
+    """A new page at `url` with every non-local request (and any `block`ed one)
+    aborted; returns (context, page, the list of aborted URLs)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    aborted: list[str] = []
+
+    def abort(route):
+        aborted.append(route.request.url)
+        route.abort()
+
+    context.route(lambda u: not (is_local(u) or u.startswith("file:")) or block(u), abort)
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    return context, page, aborted
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def browser_or_skip():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian chromium is not installed at {CHROMIUM}: apt-get install chromium")
+    return pytest.importorskip(
+        "playwright.sync_api",
+        reason="Playwright is not installed: pip install -r requirements-test.txt (or `make test`)")
+
+
+@pytest.mark.browser
+def test_korean_renders_without_a_system_cjk_font(built_book: Path):
+    """The glossary's and the introduction's Korean terms are drawn with the vendored
+    Noto Sans KR: the font face loads, Chromium reports it for every Hangul glyph, and
+    no two characters share a picture (fallback boxes would). With the font's file
+    blocked the same check must fail (on a machine without a CJK font, also the
+    pixel check), so it is not passing by accident."""
+    playwright = browser_or_skip()
+    PICTURE_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems, control = [], []
+    with serve_locally(built_book) as base, playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        for name in KOREAN_PAGES:
+            context, page, aborted = open_offline(browser, base + name)
+            problems += [f"{name}: {line}" for line in korean_problems(page)]
+            problems += [f"{name}: external request blocked: {u}" for u in aborted]
+            stem = name.removesuffix(".html").split("/")[-1]
+            page.screenshot(path=str(PICTURE_ARTIFACTS / f"korean-{stem}.png"))
+            context.close()
+            # The control: the same page without the font file.
+            context, page, _ = open_offline(browser, base + name, block=lambda u: "noto-sans-kr" in u)
+            control.append((name, korean_problems(page)))
+            page.screenshot(path=str(PICTURE_ARTIFACTS / f"korean-{stem}-without-font.png"))
+            context.close()
+        browser.close()
+    assert not problems, "\n".join(problems)
+    for name, found in control:
+        assert any("not from the vendored font" in line for line in found), (name, found)
+        if not system_has_korean_font():
+            assert any("fallback boxes" in line for line in found), (name, found)
+
+
+# --- Pictures: replays and diagrams, from disk, with the network blocked --------------
+
+# page -> number of replays (mqlb.animation) on it
+REPLAY_PAGES = {"chapters/04-load-balancers.html": 1, "chapters/07-when-a-load-balancer-fits.html": 1,
+                "chapters/08-the-traffic-surge.html": 1}
+# page -> the figure ids of the diagrams drawn by mqlb.diagrams
+DIAGRAM_PAGES = {"chapters/04-load-balancers.html": ["fig-lb-cluster"],
+                 "chapters/08-the-traffic-surge.html": ["fig-four-architectures"],
+                 "chapters/09-decision-guide.html": ["fig-decision-flowchart"]}
+
+JS_REPLAYS = """() => [...document.querySelectorAll('.mqlb-replay')].map((div, i) => {
+    div.setAttribute('data-replay-test', i);
+    const data = JSON.parse(div.dataset.replay);
+    const slider = div.querySelector('input.anim-slider');
+    const buttons = [...div.querySelectorAll('.anim-buttons button')];
+    return {data, max: slider ? parseInt(slider.max) : -1,
+            buttons: buttons.map(b => ({title: b.title, text: b.textContent.trim(),
+                                        width: b.getBoundingClientRect().width}))};
+})"""
+
+
+def replay_state(page, i: int) -> dict:
+    return page.evaluate("""i => {
+        const div = document.querySelector(`[data-replay-test="${i}"]`);
+        const img = div.querySelector('img');
+        return {frame: parseInt(div.querySelector('input.anim-slider').value), src: img.src.length,
+                head: img.src.slice(-200), width: img.naturalWidth};
+    }""", i)
+
+
+def replay_problems(page, name: str, shots: str) -> list[str]:
+    """Step, play, scrub and jump through every replay on an open page; check that
+    frames change and that the last frame's counts are the runs' summaries."""
+    problems = []
+    replays = page.evaluate(JS_REPLAYS)
+    if len(replays) != REPLAY_PAGES[name]:
+        return [f"{len(replays)} replay(s), expected {REPLAY_PAGES[name]}"]
+    for i, rep in enumerate(replays):
+        where = f"replay {i + 1}"
+        data, n = rep["data"], len(rep["data"]["times"])
+        if rep["max"] != n - 1:
+            problems.append(f"{where}: slider goes to {rep['max']}, the replay has {n} frames")
+        blank = [b["title"] for b in rep["buttons"] if not b["text"] or b["width"] < 5]
+        if len(rep["buttons"]) < 9 or blank:
+            problems.append(f"{where}: {len(rep['buttons'])} buttons, blank: {blank}")
+        div = page.locator(f'[data-replay-test="{i}"]')
+        page.wait_for_function("i => document.querySelector(`[data-replay-test=\"${i}\"] img`).naturalWidth > 0",
+                               arg=i, timeout=WAIT_MS)
+        first = replay_state(page, i)
+        div.scroll_into_view_if_needed()
+        div.screenshot(path=f"{shots}-{i + 1}-first.png")
+        div.get_by_title("Next frame", exact=True).click()
+        stepped = replay_state(page, i)
+        if stepped["frame"] != 1 or stepped["head"] == first["head"]:
+            problems.append(f"{where}: 'Next frame' did not show a new frame ({first['frame']} -> {stepped['frame']})")
+        div.get_by_title("Increase speed", exact=True).click()
+        div.get_by_title("Play", exact=True).click()
+        page.wait_for_timeout(1200)
+        div.get_by_title("Pause", exact=True).click()
+        played = replay_state(page, i)
+        if played["frame"] <= stepped["frame"]:
+            problems.append(f"{where}: 'Play' did not advance (frame {played['frame']})")
+        middle = n // 2
+        page.evaluate("""([i, k]) => {
+            const s = document.querySelector(`[data-replay-test="${i}"] input.anim-slider`);
+            s.value = k; s.dispatchEvent(new Event('input'));
+        }""", [i, middle])
+        scrubbed = replay_state(page, i)
+        if scrubbed["frame"] != middle:
+            problems.append(f"{where}: the slider did not move the replay to frame {middle}")
+        div.screenshot(path=f"{shots}-{i + 1}-middle.png")
+        div.get_by_title("Last frame", exact=True).click()
+        last = replay_state(page, i)
+        div.screenshot(path=f"{shots}-{i + 1}-last.png")
+        if last["frame"] != n - 1 or last["head"] == scrubbed["head"]:
+            problems.append(f"{where}: 'Last frame' showed frame {last['frame']} of {n}")
+        for run, counts in data["counts"].items():
+            if counts[last["frame"]] != data["summaries"][run]:
+                problems.append(f"{where}, {run}: counts at the last frame {counts[last['frame']]} "
+                                f"differ from the run's summary {data['summaries'][run]}")
+        size = div.evaluate("d => d.outerHTML.length")
+        problems.append(f"info: {where}: {n} frames, {first['width']} px wide, {size / 1e6:.2f} MB of HTML")
+    return problems
+
+
+@pytest.mark.browser
+def test_replays_and_diagrams_work_from_disk_offline(built_book: Path):
+    """Open the chapters from disk (file://) with every request off the disk
+    blocked. Each replay: its buttons show, 'Next frame', 'Play'/'Pause', the
+    slider and 'Last frame' change the picture, and the counts at the last frame
+    are the runs' summaries. Each diagram's image loads. Screenshots go to
+    test-artifacts/pictures/, with the replays' sizes in report.txt."""
+    playwright = browser_or_skip()
+    PICTURE_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems, info = [], []
+    with playwright.sync_playwright() as p:
+        browser = launch_chromium(p)
+        for name in sorted(set(REPLAY_PAGES) | set(DIAGRAM_PAGES)):
+            context, page, aborted = open_offline(browser, (built_book / name).resolve().as_uri(),
+                                                  block=lambda u: not u.startswith(("file:", "data:", "blob:")))
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            stem = name.removesuffix(".html").split("/")[-1]
+            found = []
+            if name in REPLAY_PAGES:
+                found += replay_problems(page, name, str(PICTURE_ARTIFACTS / f"replay-{stem}"))
+            for fig_id in DIAGRAM_PAGES.get(name, []):
+                figure = page.locator(f"#{fig_id}")
+                if figure.count() != 1:
+                    found.append(f"diagram {fig_id}: not on the page")
+                    continue
+                figure.scroll_into_view_if_needed()
+                widths = figure.evaluate("""async f => {
+                    const imgs = [...f.querySelectorAll('img')];
+                    await Promise.all(imgs.map(i => i.complete ? null : new Promise(done => {
+                        i.addEventListener('load', done); i.addEventListener('error', done); })));
+                    return imgs.map(i => i.naturalWidth);
+                }""")
+                if not any(w > 300 for w in widths):
+                    found.append(f"diagram {fig_id}: no image of it loaded (image widths {widths})")
+                figure.screenshot(path=str(PICTURE_ARTIFACTS / f"diagram-{fig_id}.png"))
+            found += errors + [f"request blocked: {u}" for u in aborted]
+            info += [f"{name}: {line[6:]}" for line in found if line.startswith("info: ")]
+            problems += [f"{name}: {line}" for line in found if not line.startswith("info: ")]
+            context.close()
+        browser.close()
+    (PICTURE_ARTIFACTS / "report.txt").write_text("\n".join(info + problems) + "\n", encoding="utf-8")
+    assert not problems, "\n".join(problems)
