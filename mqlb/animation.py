@@ -44,7 +44,7 @@ from matplotlib.patches import Rectangle
 
 from . import _checks
 from .plotting import BOOK_RC, COLOURS
-from .result import COMPLETED, DEAD_LETTERED, IN_SYSTEM, LOST, OUTCOMES, REJECTED, TIMED_OUT, Result
+from .result import COMPLETED, DEAD_LETTERED, IN_SYSTEM, LOST, NOT_SENT, OUTCOMES, REJECTED, TIMED_OUT, Result
 
 __all__ = ["Replay", "counts_at", "replay"]
 
@@ -63,11 +63,13 @@ _ICONS = {"fa-minus": "\u2212", "fa-fast-backward": "\u25ae\u25c0\u25c0", "fa-st
 def counts_at(result: Result, t: float) -> dict:
     """Jobs answered, failed and still in the system at time ``t`` (s), from the records.
 
-    "Failed" is every outcome other than completed and in_system. After the last
-    outcome these are the summary's ``completed``, the sum of its failures, and
-    its ``in_system``.
+    "Failed" is every outcome other than completed and in_system; jobs never sent
+    (``not_sent``: they would have arrived after the run stopped) are not counted.
+    After the last outcome these are the summary's ``completed``, the sum of its
+    failures, and its ``in_system``.
     """
     r = result.records
+    r = r[r["outcome"] != NOT_SENT]
     decided = np.isfinite(r["end"]) & (r["end"] <= t)
     ok = r["outcome"] == COMPLETED
     failed = (r["outcome"] != COMPLETED) & (r["outcome"] != IN_SYSTEM)
