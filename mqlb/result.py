@@ -163,6 +163,7 @@ class Result:
     kinds: tuple
     queues: tuple
     capacity: float          # total work-seconds per second of all servers
+    engine: str = "events"   # what computed it: "events" (the SimPy model) or "recursion" (mqlb.fastpath)
 
     def select(self, kind: str | None = None, queue: str | None = None) -> np.ndarray:
         """Records of one job class and/or one broker queue."""

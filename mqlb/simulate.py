@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 
 from . import _checks
+from . import fastpath
 from .client import Client
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
@@ -209,7 +210,8 @@ def _checked_failures(failures, n_servers: int) -> list:
 
 
 def simulate(system, workload: Workload, *, client: Client = Client(), seed: int = 0,
-             until: float | None = None, sample_every: float | None = None, failures=()) -> Result:
+             until: float | None = None, sample_every: float | None = None, failures=(),
+             engine: str = "auto") -> Result:
     """Run ``system`` (a :class:`LoadBalancer`, :class:`MessageQueue` or
     :class:`Hybrid`) on ``workload`` and return every job's record, a timeline
     and a summary.
@@ -228,6 +230,11 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     failures: injected crashes, a list of ``(time_s, server)``: the server (or
         consumer; numbered as in ``Result.servers.names``) crashes at that time
         and restarts after its ``restart_s``, as if it had run out of memory.
+    engine: "auto" (default) computes the result by recursion when the
+        configuration allows it (see :mod:`mqlb.fastpath`; the same records,
+        bit for bit) and runs the events otherwise; "events" always runs the
+        SimPy model; "recursion" insists on the fast path (ValueError if the
+        configuration needs events). ``Result.engine`` says which one ran.
     """
     _checks.instance("system", system, (LoadBalancer, MessageQueue, Hybrid),
                      "a LoadBalancer, a MessageQueue or a Hybrid")
@@ -241,6 +248,9 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         drain = workload.total_work / system.capacity if math.isfinite(system.capacity) else 0.0
         sample_every = max(last, drain, float(workload.size.mean()) if len(workload) else 1.0, 1e-6) / _SAMPLES
     sample_every = _checks.positive("sample_every", sample_every)
+    fast = fastpath.try_simulate(system, workload, client, seed, until, sample_every, failures, engine)
+    if fast is not None:
+        return fast
 
     env = simpy.Environment()
     policy_seed, client_seed = np.random.SeedSequence(seed).generate_state(2)
