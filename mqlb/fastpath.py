@@ -48,6 +48,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from array import array
 
 import numpy as np
 
@@ -175,33 +176,57 @@ def _shared_queue_fifo(clock: list, size: list, speed: list):
 
     Each job goes to the consumer free longest (the broker's round-robin list
     of consumers with credit is in the order they became free; unused ones
-    first, by number) and starts at ``max(arrival, free)``.
+    first, by number) and starts at ``max(arrival, free)``. Two consumers
+    free at the same instant would be a tie, which the caller refuses.
     """
-    n, count = len(speed), len(clock)
-    start, done, server = [0.0] * count, [0.0] * count, [0] * count
+    n = len(speed)
+    if len(set(speed)) == 1:
+        return _shared_queue_equal(clock, size, speed[0], n)
+    free = [-math.inf] * n                          # when each consumer is next free (s)
+    start, done, server = array("d"), array("d"), array("l")
+    put_start, put_done, put_server = start.append, done.append, server.append
+    earliest, find = min, free.index
+    for t, x in zip(clock, size):
+        f = earliest(free)
+        i = find(f)
+        s = t if t > f else f
+        d = free[i] = s + x / speed[i]
+        put_start(s)
+        put_done(d)
+        put_server(i)
+    return np.frombuffer(start), np.frombuffer(done), np.frombuffer(server, dtype=np.int_)
+
+
+def _shared_queue_equal(clock: list, size: list, speed: float, n: int):
+    """Equal consumers: the Kiefer-Wolfowitz recursion on a heap of free times.
+
+    The loop keeps only the free time each job found; start and done follow
+    with the same arithmetic in NumPy, and each job's consumer is the one
+    that finished the job whose done time it found (the first n jobs take
+    consumers 0 .. n-1).
+    """
+    heap = [-math.inf] * n
+    found = array("d")
+    put, replace = found.append, heapq.heapreplace
+    for t, x in zip(clock, size):
+        f = heap[0]
+        replace(heap, (t if t > f else f) + x / speed)
+        put(f)
+    found = np.frombuffer(found)
+    clock = np.asarray(clock)
+    start = np.where(clock > found, clock, found)
+    done = start + np.asarray(size) / speed
+    count = len(done)
     first = min(n, count)
-    for j in range(first):                          # never-used consumers, in order
-        s = start[j] = clock[j]
-        done[j] = s + size[j] / speed[j]
-        server[j] = j
-    heap = sorted(done[:first])
-    owner = {d: j for j, d in enumerate(done[:first])}
-    if len(owner) < first:
+    order = np.argsort(done, kind="stable")
+    ranked = done[order]
+    if np.any(ranked[1:] == ranked[:-1]):
         raise _Ineligible("two consumers become free at the same instant")
-    pop, replace = owner.pop, heapq.heapreplace
-    try:
-        for j in range(first, count):
-            f = heap[0]
-            i = pop(f)
-            t = clock[j]
-            s = start[j] = t if t > f else f
-            d = done[j] = s + size[j] / speed[i]
-            server[j] = i
-            replace(heap, d)
-            owner[d] = i
-    except KeyError:
-        raise _Ineligible("two consumers become free at the same instant") from None
-    return start, done, server
+    before = np.arange(count)                      # the job each job follows on its consumer
+    before[first:] = order[np.searchsorted(ranked, found[first:])]
+    while before.max(initial=0) >= first:            # follow the chains back to the first n jobs
+        before = before[before]
+    return start, done, before
 
 
 def _balancer_queue(clock: list, size: list, speed: list, spec: LoadBalancer, rng: random.Random,
@@ -244,7 +269,7 @@ def _balancer_queue(clock: list, size: list, speed: list, spec: LoadBalancer, rn
         start[j] = s
         d = done[j] = free[i] = s + size[j] / speed[i]
         server[j] = i
-    return start, done, server
+    return np.array(start), np.array(done), np.array(server)
 
 
 def _static_choices(policy: str, count: int, n: int, rng: random.Random, weights: list) -> list:
@@ -282,55 +307,75 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
     replace = heapq.heapreplace
     if policy in ("round_robin", "random", "weighted_round_robin"):
         server = _static_choices(policy, count, n, rng, weights)
-        for j in range(count):
-            heap = slot_free[server[j]]
-            t, f = clock[j], heap[0]
+        for j, (t, x, i) in enumerate(zip(clock, size, server)):    # a Lindley recursion per server
+            heap = slot_free[i]
+            f = heap[0]
             s = start[j] = t if t > f else f
-            d = done[j] = s + size[j] / speed[server[j]]
+            d = done[j] = s + x / speed[i]
             replace(heap, d)
-        return start, done, server
+        return np.array(start), np.array(done), np.array(server)
 
     # Least connections and power of two choices read the open connections:
     # departures (one heap for all servers) are settled before each arrival.
-    server = [0] * count
     conns = [0] * n
-    load = [0.0] * n                                # conns / weight, exactly as the balancer computes it
-    departures, owner = [math.inf], {}
+    unit = all(w == 1.0 for w in weights)
+    load = conns if unit else [0.0] * n             # conns / weight, as the balancer computes it
+    departures, owner = [math.inf], {}              # owner: done time -> server, in job order
     push, pop = heapq.heappush, heapq.heappop
+    earliest, find = min, load.index
     everyone = list(range(n))
-    nxt = 0
+    nxt = 0                                         # round-robin position for ties
     lc = policy == "least_connections"
-    for j in range(count):
-        t = clock[j]
+    single = all(k == 1 for k in slots)
+    free = [-math.inf] * n                          # single-slot servers: when each is next free
+    start = array("d")
+    put_start = start.append
+    for t, x in zip(clock, size):
         while departures[0] < t:
-            k = owner.pop(pop(departures))
-            c = conns[k] = conns[k] - 1
-            load[k] = c / weights[k]
-        if lc:
-            low = min(load)
-            try:
-                i = load.index(low, nxt % n)
-            except ValueError:
-                i = load.index(low)
-            nxt = i + 1
+            k = owner[pop(departures)]
+            conns[k] -= 1
+            if not unit:
+                load[k] = conns[k] / weights[k]
+        if lc:                                      # fewest per weight, first from the round-robin position
+            low = earliest(load)
+            i = find(low)
+            if i < nxt and low in load[nxt:]:
+                i = find(low, nxt)
+            nxt = i + 1 if i + 1 < n else 0
         elif n < 2:
             i = 0
         else:
             a, b = rng.sample(everyone, 2)
             i = a if load[a] <= load[b] else b
-        c = conns[i] = conns[i] + 1
-        load[i] = c / weights[i]
-        heap = slot_free[i]
-        f = heap[0]
-        s = start[j] = t if t > f else f
-        d = done[j] = s + size[j] / speed[i]
-        replace(heap, d)
-        server[j] = i
-        if d in owner:
-            raise _Ineligible("two jobs finish at the same instant")
+        conns[i] += 1
+        if not unit:
+            load[i] = conns[i] / weights[i]
+        if single:
+            f = free[i]
+            d = free[i] = (t if t > f else f) + x / speed[i]
+        else:
+            heap = slot_free[i]
+            f = heap[0]
+            s = t if t > f else f
+            put_start(s)
+            d = s + x / speed[i]
+            replace(heap, d)
         owner[d] = i
         push(departures, d)
-    return start, done, server
+    if len(owner) < count:                          # two departures at one instant
+        raise _Ineligible("two jobs finish at the same instant")
+    done = np.fromiter(owner.keys(), dtype=float, count=count)
+    server = np.fromiter(owner.values(), dtype=np.int_, count=count)
+    if not single:
+        return np.frombuffer(start), done, server
+    # One slot: a job starts when it arrives or when the job before it on its server is done.
+    order = np.argsort(server, kind="stable")
+    before = np.full(count, -math.inf)
+    mine = done[order]
+    follows = server[order][1:] == server[order][:-1]
+    before[order[1:][follows]] = mine[:-1][follows]
+    arrive = np.asarray(clock)
+    return np.where(arrive > before, arrive, before), done, server
 
 
 # -- checks and bookkeeping ---------------------------------------------------------------
@@ -385,8 +430,7 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float) -
             start, done, server = _dispatch(clock.tolist(), sizes, speed, [s.slots for s in specs],
                                             system, rng, weights)
             kind = _DISPATCH
-    start, done = np.array(start), np.array(done)
-    server = np.array(server, dtype=np.int32)
+    server = server.astype(np.int32)
 
     # Simultaneous events: the order SimPy would take them in is not known here.
     done_sorted = np.sort(done, kind="stable")
@@ -405,7 +449,8 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float) -
         if np.any(start[waited] >= clock[waited] + system.queue_timeout):
             raise _Ineligible("a request would reach the balancer's queue timeout")
 
-    samples, now = [], 0.0
+    samples, now = [], 0                             # SimPy's clock starts at the int 0, as does the
+                                                     # engine's time array when it holds one sample
     while now <= end_time:
         samples.append(now)
         now += sample_every
