@@ -206,23 +206,24 @@ def _shared_queue_equal(clock: list, size: list, speed: float, n: int):
     consumers 0 .. n-1).
     """
     heap = [-math.inf] * n
-    found = array("d")
+    found = []
     put, replace = found.append, heapq.heapreplace
-    for t, x in zip(clock, size):
+    work = np.asarray(size) / speed
+    for t, x in zip(clock, work.tolist()):
         f = heap[0]
-        replace(heap, (t if t > f else f) + x / speed)
+        replace(heap, (t if t > f else f) + x)
         put(f)
-    found = np.frombuffer(found)
+    found = np.array(found)
     clock = np.asarray(clock)
     start = np.where(clock > found, clock, found)
-    done = start + np.asarray(size) / speed
+    done = start + work
     count = len(done)
     first = min(n, count)
     order = np.argsort(done, kind="stable")
     ranked = done[order]
     if np.any(ranked[1:] == ranked[:-1]):
         raise _Ineligible("two consumers become free at the same instant")
-    before = np.arange(count)                      # the job each job follows on its consumer
+    before = np.arange(count, dtype=np.int32)      # the job each job follows on its consumer
     before[first:] = order[np.searchsorted(ranked, found[first:])]
     while before.max(initial=0) >= first:            # follow the chains back to the first n jobs
         before = before[before]
@@ -302,21 +303,88 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
     """A balancer without ``max_conns``: each request goes straight to a server
     chosen by the policy; each server serves its own FCFS queue on its slots."""
     n, count, policy = len(speed), len(clock), spec.policy
-    start, done = [0.0] * count, [0.0] * count
-    slot_free = [[-math.inf] * k for k in slots]    # per server: a heap of slot-free times
-    replace = heapq.heapreplace
     if policy in ("round_robin", "random", "weighted_round_robin"):
-        server = _static_choices(policy, count, n, rng, weights)
-        for j, (t, x, i) in enumerate(zip(clock, size, server)):    # a Lindley recursion per server
-            heap = slot_free[i]
-            f = heap[0]
-            s = start[j] = t if t > f else f
-            d = done[j] = s + x / speed[i]
-            replace(heap, d)
-        return np.array(start), np.array(done), np.array(server)
+        chosen = _static_choices(policy, count, n, rng, weights)
+        server = np.array(chosen)
+        work = (np.asarray(size) / np.asarray(speed)[server]).tolist()
+        if any(k != 1 for k in slots):
+            start, done = [0.0] * count, [0.0] * count
+            slot_free = [[-math.inf] * k for k in slots]    # per server: a heap of slot-free times
+            replace = heapq.heapreplace
+            for j, (t, x, i) in enumerate(zip(clock, work, chosen)):
+                heap = slot_free[i]
+                f = heap[0]
+                s = start[j] = t if t > f else f
+                d = done[j] = s + x
+                replace(heap, d)
+            return np.array(start), np.array(done), server
+        free, done = [-math.inf] * n, []            # a Lindley recursion per server
+        put = done.append
+        for t, x, i in zip(clock, work, chosen):
+            f = free[i]
+            d = free[i] = (t if t > f else f) + x
+            put(d)
+        done = np.array(done)
 
     # Least connections and power of two choices read the open connections:
     # departures (one heap for all servers) are settled before each arrival.
+    elif policy == "least_connections" and all(w == 1.0 for w in weights) and all(k == 1 for k in slots):
+        done, server = _least_connections_plain(clock, size, speed)
+    else:
+        start, done, server = _connections_general(clock, size, speed, slots, policy, rng, weights)
+        if start is not None:
+            return start, done, server
+    # One slot: a job starts when it arrives or when the job before it on its server is done.
+    count = len(done)
+    order = np.argsort(server.astype(np.int16), kind="stable")
+    before = np.full(count, -math.inf)
+    mine = done[order]
+    follows = server[order][1:] == server[order][:-1]
+    before[order[1:][follows]] = mine[:-1][follows]
+    arrive = np.asarray(clock)
+    return np.where(arrive > before, arrive, before), done, server
+
+
+def _least_connections_plain(clock: list, size: list, speed: list):
+    """Least connections to single-slot servers of equal weight: (done, server).
+
+    The balancer takes the server with the fewest open requests, ties going
+    to the first from its round-robin position; the departures heap settles
+    every request finished before the arrival.
+    """
+    n, count = len(speed), len(clock)
+    conns, free = [0] * n, [-math.inf] * n
+    departures, owner = [math.inf], {}              # owner: done time -> server, in job order
+    push, pop = heapq.heappush, heapq.heappop
+    earliest, find = min, conns.index
+    nxt = 0
+    same = len(set(speed)) == 1
+    work = (np.asarray(size) / speed[0]).tolist() if same else size
+    for t, x in zip(clock, work):
+        while departures[0] < t:
+            conns[owner[pop(departures)]] -= 1
+        low = earliest(conns)
+        i = find(low)
+        if i < nxt and low in conns[nxt:]:
+            i = find(low, nxt)
+        nxt = i + 1 if i + 1 < n else 0
+        conns[i] += 1
+        f = free[i]
+        d = free[i] = (t if t > f else f) + (x if same else x / speed[i])
+        owner[d] = i
+        push(departures, d)
+    if len(owner) < count:                          # two departures at one instant
+        raise _Ineligible("two jobs finish at the same instant")
+    return (np.fromiter(owner.keys(), dtype=float, count=count),
+            np.fromiter(owner.values(), dtype=np.int_, count=count))
+
+
+def _connections_general(clock, size, speed, slots, policy, rng, weights):
+    """Least connections (any weights and slots) or power of two choices:
+    (start or None, done, server); start is None for single-slot servers."""
+    n, count = len(speed), len(clock)
+    slot_free = [[-math.inf] * k for k in slots]
+    replace = heapq.heapreplace
     conns = [0] * n
     unit = all(w == 1.0 for w in weights)
     load = conns if unit else [0.0] * n             # conns / weight, as the balancer computes it
@@ -366,16 +434,7 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
         raise _Ineligible("two jobs finish at the same instant")
     done = np.fromiter(owner.keys(), dtype=float, count=count)
     server = np.fromiter(owner.values(), dtype=np.int_, count=count)
-    if not single:
-        return np.frombuffer(start), done, server
-    # One slot: a job starts when it arrives or when the job before it on its server is done.
-    order = np.argsort(server, kind="stable")
-    before = np.full(count, -math.inf)
-    mine = done[order]
-    follows = server[order][1:] == server[order][:-1]
-    before[order[1:][follows]] = mine[:-1][follows]
-    arrive = np.asarray(clock)
-    return np.where(arrive > before, arrive, before), done, server
+    return (None if single else np.frombuffer(start)), done, server
 
 
 # -- checks and bookkeeping ---------------------------------------------------------------
@@ -506,7 +565,7 @@ def _timeline(kind, n, sample_at, clock, enter, start, done, server, done_sorted
     in_flight = np.zeros((m, n), dtype=np.int64)
     in_service = np.zeros((m, n), dtype=np.int64)
     busiest = np.zeros(n, dtype=np.int64)
-    order = np.argsort(server, kind="stable")
+    order = np.argsort(server.astype(np.int16), kind="stable")   # a radix sort
     bounds = np.searchsorted(server[order], np.arange(n + 1))
     for i in range(n):
         mine = order[bounds[i]:bounds[i + 1]]
