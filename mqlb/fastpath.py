@@ -92,8 +92,6 @@ def why_not(system, workload, client, failures=()) -> str | None:
             return "a queue length limit, delivery limit or message TTL"
         if broker.poll_interval > 0:
             return "consumers poll"
-        if broker.deliver_latency > 0 or broker.ack_latency > 0:
-            return "a deliver or ack latency"
         servers = q.consumers
     else:
         servers = system.servers
@@ -195,6 +193,30 @@ def _shared_queue_fifo(clock: list, size: list, speed: list):
         put_done(d)
         put_server(i)
     return np.frombuffer(start), np.frombuffer(done), np.frombuffer(server, dtype=np.int_)
+
+
+def _shared_queue_hops(clock: list, size: list, speed: list, deliver: float, ack: float):
+    """The shared queue with deliver and ack latencies (s): a consumer is taken
+    when the broker delivers (``max(arrival, free)``), starts when the message
+    arrives (``taken + deliver``, computed as SimPy's clock does: the timer is
+    set for ``ready - now``), and is free again when its ack reaches the
+    broker (``done + ack``). Returns taken, start, done, free again, consumer."""
+    free = [-math.inf] * len(speed)
+    taken, start, done, freed, server = array("d"), array("d"), array("d"), array("d"), array("l")
+    earliest, find = min, free.index
+    for t, x in zip(clock, size):
+        f = earliest(free)
+        i = find(f)
+        tau = t if t > f else f
+        b = tau + ((tau + deliver) - tau) if deliver > 0 else tau
+        d = b + x / speed[i]
+        a = free[i] = d + ack if ack > 0 else d
+        taken.append(tau)
+        start.append(b)
+        done.append(d)
+        freed.append(a)
+        server.append(i)
+    return tuple(np.frombuffer(v) for v in (taken, start, done, freed)) + (np.frombuffer(server, dtype=np.int_),)
 
 
 def _shared_queue_equal(clock: list, size: list, speed: float, n: int):
@@ -468,10 +490,16 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float) -
     instants, group = _arrival_clock(arrival)
     clock = instants[group]                          # each record's arrival on the clock
     sizes = workload.size.tolist()
+    taken = freed = None                             # delivered to / free again (hops only)
     if is_mq:
-        latency = system.broker.publish_latency
+        broker = system.broker
+        latency = broker.publish_latency
         enter = clock + latency if latency > 0 else clock   # when the message reaches the queue
-        start, done, server = _shared_queue_fifo(enter.tolist(), sizes, speed)
+        if broker.deliver_latency > 0 or broker.ack_latency > 0:
+            taken, start, done, freed, server = _shared_queue_hops(
+                enter.tolist(), sizes, speed, broker.deliver_latency, broker.ack_latency)
+        else:
+            start, done, server = _shared_queue_fifo(enter.tolist(), sizes, speed)
         kind = _SHARED
     else:
         rng = random.Random(int(policy_seed))
@@ -499,6 +527,12 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float) -
         raise _Ineligible("a job finishes at an arrival instant")
     if enter is not clock and (_meets(done_sorted, enter) or _meets(np.sort(enter), instants)):
         raise _Ineligible("a message reaches the queue at another event's instant")
+    hops = [times for times, latency in ((start, broker.deliver_latency), (freed, broker.ack_latency))
+            if latency > 0] if taken is not None else []
+    if hops:                                         # begin and ack events: none may meet another event
+        every = np.sort(np.concatenate([instants, done] + ([np.unique(enter)] if enter is not clock else []) + hops))
+        if np.any(every[1:] == every[:-1]):
+            raise _Ineligible("a delivery or an ack falls on another event's instant")
     end_time = float(done_sorted[-1])               # the last event: the run stops here
     horizon = until if until is not None else _safety_horizon(system, workload, client, specs)
     if not end_time < horizon:
@@ -516,11 +550,13 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float) -
     sample_at = np.array(samples)
     later = sample_at[1:]                            # the first sample comes before anything at time 0
     if _meets(done_sorted, later) or _meets(instants, later) or \
-            (enter is not clock and _meets(np.sort(enter), later)):
+            (enter is not clock and _meets(np.sort(enter), later)) or \
+            any(_meets(np.sort(times), later) for times in hops):
         raise _Ineligible("a timeline sample falls on an event's instant")
 
     records = _records(system, workload, rec_job, rec_queue, clock, start, done, server, client, is_mq)
-    timeline, busiest = _timeline(kind, n, sample_at, clock, enter, start, done, server, done_sorted)
+    timeline, busiest = _timeline(kind, n, sample_at, clock, enter, start, done, server, done_sorted,
+                                  taken, freed)
     servers = ServerStats(
         names=tuple(f"{system.queues[0].name}[{k}]" for k in range(n)) if is_mq
         else tuple(f"server {i}" for i in range(n)),
@@ -558,8 +594,14 @@ def _records(system, workload, rec_job, rec_queue, clock, start, done, server, c
     return records
 
 
-def _timeline(kind, n, sample_at, clock, enter, start, done, server, done_sorted):
-    """The sampled state and each server's most jobs in service at once."""
+def _timeline(kind, n, sample_at, clock, enter, start, done, server, done_sorted, taken=None, freed=None):
+    """The sampled state and each server's most jobs in service at once.
+
+    A shared queue's consumer holds a message from ``taken`` (delivered; it
+    counts as in service while on its way) to ``freed`` (the ack is back);
+    without hop latencies both are start and done."""
+    taken = start if taken is None else taken
+    freed = done if freed is None else freed
     m = len(sample_at)
     in_system = _at(clock, sample_at) - _at(done_sorted, sample_at)
     in_flight = np.zeros((m, n), dtype=np.int64)
@@ -574,11 +616,16 @@ def _timeline(kind, n, sample_at, clock, enter, start, done, server, done_sorted
         starts = np.sort(start[mine], kind="stable")
         dones = np.sort(done[mine], kind="stable")
         finished = _at(dones, sample_at)
-        in_service[:, i] = _at(starts, sample_at) - finished
-        in_flight[:, i] = (_at(clock[mine], sample_at) - finished) if kind == _DISPATCH else in_service[:, i]
+        if kind == _DISPATCH:
+            in_service[:, i] = _at(starts, sample_at) - finished
+            in_flight[:, i] = _at(clock[mine], sample_at) - finished
+        else:
+            held = _at(np.sort(taken[mine], kind="stable"), sample_at)
+            in_service[:, i] = held - finished
+            in_flight[:, i] = held - _at(np.sort(freed[mine], kind="stable"), sample_at)
         busiest[i] = int(np.max(np.arange(1, len(starts) + 1) - _at(dones, starts))) if kind == _DISPATCH else 1
     if kind == _SHARED:
-        queue = _at(enter, sample_at) - _at(np.sort(start, kind="stable"), sample_at)
+        queue = _at(enter, sample_at) - _at(np.sort(taken, kind="stable"), sample_at)
     else:
         queue = np.zeros(m, dtype=np.int64)
     for row in (in_system, queue, in_flight, in_service):

@@ -71,6 +71,8 @@ def eligible_runs(draw):
     client = Client()
     if shape == "message queue":
         broker = Broker(publish_latency=draw(st.sampled_from([0.0, 0.0, 0.01, 0.003])),
+                        deliver_latency=draw(st.sampled_from([0.0, 0.0, 0.005, 0.02])),
+                        ack_latency=draw(st.sampled_from([0.0, 0.0, 0.01])),
                         reply_latency=draw(st.sampled_from([0.0, 0.02])))
         system = MessageQueue(consumers=pool, prefetch=1, broker=broker)
         client = draw(st.sampled_from([Client(), Client(timeout=4.0)]))
@@ -112,7 +114,8 @@ def test_the_fast_path_gives_the_event_engines_result(run):
 
 def test_typical_configurations_take_the_fast_path():
     wl = mqlb.make_workload(mqlb.Poisson(3.2), mqlb.Exponential(1.0), n_jobs=2000, seed=3)
-    systems = [MessageQueue(consumers=[Server()] * 4), LoadBalancer([Server()] * 4, max_conns=1, on_full="queue")]
+    systems = [MessageQueue(consumers=[Server()] * 4), LoadBalancer([Server()] * 4, max_conns=1, on_full="queue"),
+               MessageQueue(consumers=[Server(), Server(speed=2.0)], broker=Broker(0.01, 0.02, 0.005, 0.01))]
     systems += [LoadBalancer([Server(), Server(speed=2.0), Server(slots=2)], policy=p) for p in mqlb.POLICIES]
     for system in systems:
         fast = mqlb.simulate(system, wl)
@@ -151,8 +154,6 @@ NEEDS_EVENTS = {
     "delivery limit": (MessageQueue(consumers=FOUR, delivery_limit=2), WL, {}),
     "processor sharing": (LoadBalancer([Server(discipline="ps")] * 4), WL, {}),
     "polling": (MessageQueue(consumers=FOUR, broker=Broker(poll_interval=0.2)), WL, {}),
-    "deliver latency": (MessageQueue(consumers=FOUR, broker=Broker(deliver_latency=0.01)), WL, {}),
-    "ack latency": (MessageQueue(consumers=FOUR, broker=Broker(ack_latency=0.01)), WL, {}),
     "prefetch 2": (MessageQueue(consumers=FOUR, prefetch=2), WL, {}),
     "two queues": (MessageQueue(queues=[Queue("a", FOUR), Queue("b", FOUR)], exchange="fanout"), WL, {}),
     "unroutable": (MessageQueue(queues=[Queue("a", FOUR, bindings=("other",))]), WL, {}),
