@@ -12,9 +12,10 @@ for anything else it returns None and :func:`mqlb.simulate` runs its events.
 Eligible (see :func:`why_not` for the exact rules):
 
 - a shared FCFS queue: a :class:`MessageQueue` with one queue that receives
-  every job, prefetch 1, no length limit, delivery limit or TTL, push
-  delivery, and no deliver or ack latency (publish and reply latencies are
-  constants added on the way); or a :class:`LoadBalancer` with
+  every job, prefetch 1, no length limit, delivery limit or TTL, and push
+  delivery (the four hop latencies are constants: a message reaches the
+  queue ``publish_latency`` after it is sent, a consumer holds it from the
+  delivery until its ack is back); or a :class:`LoadBalancer` with
   ``max_conns=1`` and ``on_full="queue"`` (its policy picks among the idle
   servers, as the balancer does);
 - a :class:`LoadBalancer` without ``max_conns`` pushing to FCFS servers with
