@@ -478,7 +478,11 @@ def _at(sorted_times: np.ndarray, samples: np.ndarray) -> np.ndarray:
 def _simulate(system, workload, client, seed: int, until, sample_every: float) -> Result:
     from .simulate import _safety_horizon          # simulate imports this module
 
-    rec_job, rec_queue, queue_names = system._layout(workload)
+    if isinstance(system, MessageQueue) and (system.exchange == "fanout" or system.queues[0].bindings is None):
+        count = len(workload)                        # one queue that takes every message
+        rec_job, rec_queue, queue_names = np.arange(count), np.zeros(count, dtype=np.int16), (system.queues[0].name,)
+    else:
+        rec_job, rec_queue, queue_names = system._layout(workload)
     if len(rec_job) != len(workload) or np.any(rec_queue != 0):
         raise _Ineligible("a job is not routed to exactly one queue")
     is_mq = isinstance(system, MessageQueue)
