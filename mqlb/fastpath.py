@@ -54,7 +54,6 @@ from array import array
 import numpy as np
 
 from . import _checks
-from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
 from .result import COMPLETED, RECORD_DTYPE, TIMED_OUT, Result, ServerStats, Timeline
@@ -73,9 +72,9 @@ class _Ineligible(Exception):
 
 def why_not(system, workload, client, failures=()) -> str | None:
     """None if the fast path can run this configuration, else the reason."""
-    if not isinstance(system, (LoadBalancer, MessageQueue)) or isinstance(system, Hybrid):
+    if not isinstance(system, (LoadBalancer, MessageQueue)):
         return "only a LoadBalancer or a MessageQueue"
-    if failures:
+    if not isinstance(failures, (list, tuple)) or failures:
         return "injected failures need the event engine"
     if not len(workload):
         return "no jobs"
