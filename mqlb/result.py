@@ -187,6 +187,7 @@ class Result:
     capacity: float          # total work-seconds per second of all servers
     stopped_early: str | None = None   # why the run stopped before its work was done (None: it finished,
                                        # or stopped at the ``until`` it was given)
+    engine: str = "events"   # what computed it: "events" (the SimPy model) or "recursion" (mqlb.fastpath)
 
     def select(self, kind: str | None = None, queue: str | None = None) -> np.ndarray:
         """Records of one job class and/or one broker queue."""

@@ -17,6 +17,7 @@ import numpy as np
 import simpy
 
 from . import _checks
+from . import fastpath
 from .budget import StoppedEarly, check_work, event_budget, expected_span, run_events
 from .client import Client
 from .hybrid import Hybrid
@@ -228,7 +229,7 @@ def _servers_and_queues(system) -> tuple:
 
 def simulate(system, workload: Workload, *, client: Client = Client(), seed: int = 0,
              until: float | None = None, sample_every: float | None = None, failures=(),
-             max_events: int | None = None) -> Result:
+             max_events: int | None = None, engine: str = "auto") -> Result:
     """Run ``system`` (a :class:`LoadBalancer`, :class:`MessageQueue` or
     :class:`Hybrid`) on ``workload`` and return every job's record, a timeline
     and a summary.
@@ -254,6 +255,11 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     failures: injected crashes, a list of ``(time_s, server)``: the server (or
         consumer; numbered as in ``Result.servers.names``) crashes at that time
         and restarts after its ``restart_s``, as if it had run out of memory.
+    engine: "auto" (default) computes the result by recursion when the
+        configuration allows it (see :mod:`mqlb.fastpath`; the same records,
+        bit for bit) and runs the events otherwise; "events" always runs the
+        SimPy model; "recursion" insists on the fast path (ValueError if the
+        configuration needs events). ``Result.engine`` says which one ran.
     """
     _checks.instance("system", system, (LoadBalancer, MessageQueue, Hybrid),
                      "a LoadBalancer, a MessageQueue or a Hybrid")
@@ -280,6 +286,9 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
                 f"{length / room:.2g} s (or leave it out)")
     if max_events is not None:
         max_events = _checks.count("max_events", max_events)
+    fast = fastpath.try_simulate(system, workload, client, seed, until, sample_every, failures, engine, room)
+    if fast is not None:
+        return fast
 
     env = simpy.Environment()
     policy_seed, client_seed = np.random.SeedSequence(seed).generate_state(2)
