@@ -332,7 +332,8 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
         work = (np.asarray(size) / np.asarray(speed)[server]).tolist()
         if any(k != 1 for k in slots):
             start, done = [0.0] * count, [0.0] * count
-            slot_free = [[-math.inf] * k for k in slots]    # per server: a heap of slot-free times
+            slot_free = [[-math.inf] * min(k, count) for k in slots]   # per server: slot-free times (a heap;
+                                                                         # never more slots than jobs)
             replace = heapq.heapreplace
             for j, (t, x, i) in enumerate(zip(clock, work, chosen)):
                 heap = slot_free[i]
@@ -406,7 +407,7 @@ def _connections_general(clock, size, speed, slots, policy, rng, weights):
     """Least connections (any weights and slots) or power of two choices:
     (start or None, done, server); start is None for single-slot servers."""
     n, count = len(speed), len(clock)
-    slot_free = [[-math.inf] * k for k in slots]
+    slot_free = [[-math.inf] * min(k, count) for k in slots]   # never more slots than jobs
     replace = heapq.heapreplace
     conns = [0] * n
     unit = all(w == 1.0 for w in weights)
