@@ -4,7 +4,7 @@ The book is built once per session (the ``built_book`` fixture in conftest.py;
 ``MQLB_BOOK_HTML=path/to/_build/html`` uses a book already built).  Each
 chapter page is opened from ``file://`` in Chromium with every request that
 is not a file of the book blocked and counted.  On every explorer, every
-control is moved to two positions other than its default and back; after each
+control is moved to two positions other than its default (see :func:`moves`); after each
 move the figure must be the figure the kernel draws for that state, and one of
 each control's two moves must change it (a control may legitimately do nothing
 in one state, e.g. a queue limit under light load):
@@ -51,20 +51,28 @@ JS_EXPLORERS = """() => [...document.querySelectorAll('.mqlb-static')].map(box =
 
 
 def explorer_pages(html: Path) -> list[Path]:
-    return sorted(p for p in (html / "chapters").glob("*.html") if "mqlb-static" in p.read_text(encoding="utf-8"))
+    """Chapter pages with an explorer (``MQLB_EXPLORER_PAGES=02,08`` keeps those chapters only)."""
+    only = [p for p in os.environ.get("MQLB_EXPLORER_PAGES", "").split(",") if p]
+    return sorted(p for p in (html / "chapters").glob("*.html") if "mqlb-static" in p.read_text(encoding="utf-8")
+                  and (not only or p.name.startswith(tuple(only))))
 
 
 def moves(explorer: dict) -> list[tuple[int, int]]:
-    """(control, position) moves: each control in turn to two positions other than its
-    default (the last, then the second or first), where it stays while the next moves."""
+    """(control, position) moves in two passes. First each control alone: to two
+    positions other than its default (the last, then the second or the first) and
+    back. Then each control in turn to the same two positions, staying there while
+    the next one moves (a control that does nothing at the defaults, such as a
+    queue's overflow rule while no limit is set, acts in a later state)."""
     default = [int(i) for i in explorer["default"].split("-")]
-    planned = []
+    alone, in_turn = [], []
     for index, control in enumerate(explorer["controls"]):
         if control["disabled"]:
             continue
         others = [p for p in (control["count"] - 1, 1, 0) if p != default[index]]
-        planned += [(index, position) for position in list(dict.fromkeys(others))[:2]]
-    return planned
+        two = [(index, position) for position in list(dict.fromkeys(others))[:2]]
+        alone += two + [(index, default[index])]
+        in_turn += two
+    return alone + in_turn
 
 
 def kernel_figures(chapter: Path, wanted: dict[int, list[dict]]) -> dict[tuple[int, str], bytes]:
@@ -139,6 +147,9 @@ def drive_page(context, html: Path, page_file: Path, report: list[str]) -> tuple
     except Exception:
         page.wait_for_timeout(1000)
     first_load = sum(_size(html, url) for url in dict.fromkeys(requested))
+    explorer_share = page.evaluate("() => [...document.querySelectorAll('.mqlb-static')]"
+                                   ".reduce((n, b) => n + b.outerHTML.length, 0)") \
+        + sum(_size(html, url) for url in dict.fromkeys(requested) if "/explorer." in url)
     explorers = page.evaluate(JS_EXPLORERS)
     page.wait_for_function("() => [...document.querySelectorAll('.mqlb-static')].every(b => b.dataset.ready)",
                            timeout=WAIT_MS)
@@ -181,8 +192,9 @@ def drive_page(context, html: Path, page_file: Path, report: list[str]) -> tuple
     outside = [u for u in requested if not u.startswith(("file:", "data:"))]
     if outside:
         problems.append(f"{len(outside)} request(s) outside the book: {outside[:3]}")
-    report.append(f"{page_file.name}: first load {first_load / 1e6:.2f} MB "
-                  f"(explorer states loaded on demand afterwards: {extra / 1e6:.2f} MB)")
+    report.append(f"{page_file.name}: first load {first_load / 1e6:.2f} MB, of which the explorers "
+                  f"{explorer_share / 1e6:.2f} MB (markup, default image, script and style); "
+                  f"states loaded on demand afterwards: {extra / 1e6:.2f} MB")
     page.close()
     return visited, problems
 

@@ -58,7 +58,32 @@
       });
     }
 
-    controls.forEach(function (c) { c.addEventListener("input", show); });
+    // Preload, on demand, the states one step away along any control, so that
+    // the next move finds its image decoded (a few images, never the whole set).
+    var preloaded = {};
+    function preload(control) {
+      var here = controls.map(function (c) { return +c.value; });
+      var targets = control ? [controls.indexOf(control)] : controls.map(function (_, i) { return i; });
+      targets.forEach(function (i) {
+        var count = controls[i].tagName === "SELECT" ? controls[i].options.length : +controls[i].max + 1;
+        for (var p = 0; p < count; p++) {
+          if (!control && Math.abs(p - here[i]) !== 1) { continue; }
+          var state = here.slice(); state[i] = p;
+          var name = states.images[state.join("-")];
+          if (name && !preloaded[name]) {
+            preloaded[name] = new Image();
+            preloaded[name].src = base + name;
+            preloaded[name].decode().catch(function () {});
+          }
+        }
+      });
+    }
+    controls.forEach(function (c) {
+      c.addEventListener("input", show);
+      c.addEventListener("focus", function () { preload(c); });
+      c.addEventListener("pointerenter", function () { preload(c); });
+    });
+    box.addEventListener("mqlb-shown", function () { preload(null); });
     box.setAttribute("data-shown", stateKey());
     box.setAttribute("data-ready", "1");
   }

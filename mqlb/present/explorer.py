@@ -505,8 +505,9 @@ class StaticExplorer:
 
     def _code_hash(self, draw) -> str:
         """A hash of everything that decides the figures: the code run so far in
-        this kernel (the chapter's cells), the package's source, the explorer's
-        controls and the versions of matplotlib and numpy."""
+        this kernel (the chapter's cells), the source of every module of the
+        package imported so far, the explorer's controls and the versions of
+        Python, matplotlib and numpy."""
         digest = hashlib.sha256()
         shell = _ipython()
         history = shell.user_ns.get("In", []) if shell is not None else []
@@ -517,9 +518,10 @@ class StaticExplorer:
                 digest.update(inspect.getsource(code).encode())
             except (OSError, TypeError):
                 pass
-        root = Path(__file__).resolve().parent.parent
-        for path in sorted(root.rglob("*.py")):
-            digest.update(path.read_bytes())
+        for name, module in sorted(sys.modules.items()):      # the package's modules in use
+            path = getattr(module, "__file__", None)
+            if (name == "mqlb" or name.startswith("mqlb.")) and path and path.endswith(".py"):
+                digest.update(name.encode() + Path(path).read_bytes())
         digest.update(repr([(c.name, c.values) for c in self.controls]).encode())
         digest.update(repr(sorted(self.fixed.items(), key=str)).encode())
         digest.update(f"{matplotlib.__version__} {np.__version__} {sys.version}".encode())
