@@ -443,3 +443,16 @@ def test_static_states_are_reused_while_the_code_is_unchanged(tmp_path, monkeypa
     changed = ChangedDraw()
     explorer(changed, {"load": (0.1, 0.9, 0.1)})
     assert changed.calls
+
+
+def test_a_state_cache_used_again_is_marked_as_used(tmp_path, monkeypatch):
+    """scripts/build_book.py prunes the cache files a build did not touch."""
+    import os
+
+    monkeypatch.setenv(STATIC_ENV, str(tmp_path / "states"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    os.utime(entry, (1, 1))
+    explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
+    assert entry.stat().st_mtime > 1

@@ -617,6 +617,8 @@ class _StateCache:
         self.changed = True
 
     def save(self) -> None:
+        if self.path is not None and not self.changed and self.path.exists():
+            os.utime(self.path)        # used by this build: scripts/build_book.py keeps it
         if self.path is not None and self.changed:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_suffix(".tmp")
