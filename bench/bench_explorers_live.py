@@ -88,7 +88,7 @@ WATCH = """([box, figure, error]) => {
 # browser's time can be split into kernel time and the rest.
 KERNEL_CLOCK = """\
 import ipywidgets
-from mqlb.explorer import Explorer
+from mqlb.present.explorer import Explorer
 
 bench_clock = ipywidgets.HTML("0 nan")
 bench_clock.add_class("mqlb-bench-kernel-clock")

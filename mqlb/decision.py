@@ -3,7 +3,7 @@ numbers about their service, ending at one of the four architectures of
 :mod:`mqlb.scenarios` (or at "add machines first").
 
 The same tree draws the flowchart of the decision-guide chapter
-(:func:`mqlb.diagrams.flowchart`) and is checked against the chapter's advisor,
+(:func:`mqlb.present.diagrams.flowchart`) and is checked against the chapter's advisor,
 which simulates the four architectures: every leaf carries a representative
 :class:`Setting` that reaches it, and :func:`disagreements` lists the leaves
 where the advisor recommends something else. A flowchart is a summary, so it is

@@ -8,15 +8,22 @@ executed again and an edit to the mqlb package always shows:
 
 1. remove OUTPUT_PARENT/_build;
 2. execute the notebook chapters in parallel into a fresh jupyter-cache
-   (scripts/preexecute.py);
+   (scripts/preexecute.py), with the explorers' static edition switched on:
+   every explorer draws its static states into _build/explorer-states/ and
+   reuses the states of unchanged code from .explorer-cache/ (kept between
+   builds, pruned of what a successful build did not use; delete it to draw
+   every state afresh);
 3. `jupyter-book build` with warnings as errors (-W -n --keep-going), reading the
-   executed notebooks from that cache.
+   executed notebooks from that cache;
+4. copy the explorer states to _build/html/_static/explorers/, where the
+   pages' script (book_assets/js/explorer.js) loads them on demand.
 
 Exits with the first non-zero status.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -27,10 +34,24 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+STATIC_ENV = "MQLB_STATIC_EXPLORERS"     # see mqlb/present/explorer.py
+CACHE_ENV = "MQLB_EXPLORER_CACHE"
+
+
+def prune_cache(cache: Path, started_at: float) -> None:
+    """Delete the explorer states no explorer of this build used (older code)."""
+    for entry in cache.glob("*.json") if cache.is_dir() else []:
+        if entry.stat().st_mtime < started_at - 1:
+            entry.unlink()
+
+
 def build(output_parent: Path) -> int:
     build_dir = output_parent / "_build"
     shutil.rmtree(build_dir, ignore_errors=True)
-    start = time.perf_counter()
+    states = build_dir / "explorer-states"
+    os.environ[STATIC_ENV] = str(states)
+    os.environ.setdefault(CACHE_ENV, str(ROOT / ".explorer-cache"))
+    start, started_at = time.perf_counter(), time.time()
     status = subprocess.call([sys.executable, str(ROOT / "scripts" / "preexecute.py"), str(build_dir)])
     if status != 0:
         return status
@@ -39,6 +60,10 @@ def build(output_parent: Path) -> int:
     if output_parent.resolve() != ROOT:
         command += ["--path-output", str(output_parent)]
     status = subprocess.call(command)
+    if status == 0 and states.is_dir():
+        shutil.copytree(states, build_dir / "html" / "_static" / "explorers", dirs_exist_ok=True)
+    if status == 0:
+        prune_cache(Path(os.environ[CACHE_ENV]), started_at)
     print(f"build_book: {'done' if status == 0 else 'FAILED'} in {time.perf_counter() - start:.1f} s")
     return status
 

@@ -148,3 +148,36 @@ class _NoSkip:
                 f"MQLB_NO_SKIP=1: collecting {collector.nodeid} was skipped "
                 f"({_skip_reason(report)}); in CI that is a failure."
             )
+
+
+# --- The built book, shared by the tests that read it ------------------------------
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Build the book once per test session into a fresh temporary folder, through
+    the same script as `make book`; return its html folder.  With
+    ``MQLB_BOOK_HTML=path/to/_build/html`` the tests read that book instead."""
+    import subprocess
+    import sys
+
+    given = os.environ.get("MQLB_BOOK_HTML")
+    if given:
+        return Path(given).resolve()
+    if not (REPO_ROOT / "book_assets" / "vendor" / ".stamp").exists():
+        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "vendor_assets.sh")], check=True)
+    out = tmp_path_factory.mktemp("book")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "build_book.py"), str(out)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        reports = "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')}"
+            for log in sorted((out / "_build" / "html" / "reports").glob("**/*.log"))
+        )
+        pytest.fail(
+            "book build failed (warnings are errors)\n"
+            f"--- stdout (tail)\n{result.stdout[-6000:]}\n--- stderr (tail)\n{result.stderr[-6000:]}\n{reports}"
+        )
+    return out / "_build" / "html"

@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-EXPLORER = ".mqlb-explorer"  # mqlb.explorer.CSS_CLASS
+EXPLORER = ".mqlb-explorer"  # mqlb.present.explorer.CSS_CLASS
 FIGURE = ".widget-output img"  # Voila's Output widget; the static HTML's is .jupyter-widgets-output-area
 ERROR_BOX = ".mqlb-explorer-error"
 TEMPLATE = "mqlb-offline"

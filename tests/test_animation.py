@@ -1,4 +1,4 @@
-"""Replays (mqlb.animation): the running counts come from the records and end at
+"""Replays (mqlb.present.animation): the running counts come from the records and end at
 the run's summary; the HTML player is self-contained; bad arguments are refused."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import mqlb
-from mqlb import animation
+from mqlb.present import animation
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_bad_arguments_are_refused(runs, kwargs, error, message):
 
 def test_the_model_never_imports_the_pictures():
     code = ("import sys, mqlb; from mqlb import scenarios, claims, decision, simulate; "
-            "print(sorted(m for m in sys.modules if m in ('mqlb.animation', 'mqlb.diagrams')))")
+            "print(sorted(m for m in sys.modules if m in ('mqlb.present.animation', 'mqlb.present.diagrams')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

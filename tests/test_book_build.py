@@ -1,8 +1,8 @@
 """The book build is a test: build the whole book from scratch, every chapter
 executed, warnings as errors, then check the HTML is complete and self-contained.
 
-The build runs once per test session (module fixture) into a temporary folder,
-through the same script as `make book` (scripts/build_book.py).  The browser test
+The build runs once per test session (the ``built_book`` fixture in conftest.py)
+into a temporary folder, through the same script as `make book` (scripts/build_book.py).  The browser test
 serves that folder on 127.0.0.1 and opens every page in Debian's Chromium through
 Playwright; its screenshots and report.txt go to test-artifacts/pages/.
 """
@@ -10,8 +10,6 @@ Playwright; its screenshots and report.txt go to test-artifacts/pages/.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from functools import partial
@@ -49,28 +47,6 @@ def toc_entries() -> list[str]:
                 yield from walk(value)
 
     return list(walk(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))))
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
-    """Build the book into a fresh temporary folder; return its html folder."""
-    if not (ROOT / "book_assets" / "vendor" / ".stamp").exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "vendor_assets.sh")], check=True)
-    out = tmp_path_factory.mktemp("book")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_book.py"), str(out)],
-        capture_output=True, text=True,
-    )
-    if result.returncode != 0:
-        reports = "\n".join(
-            f"--- {log.name}\n{log.read_text(errors='replace')}"
-            for log in sorted((out / "_build" / "html" / "reports").glob("**/*.log"))
-        )
-        pytest.fail(
-            "book build failed (warnings are errors)\n"
-            f"--- stdout (tail)\n{result.stdout[-6000:]}\n--- stderr (tail)\n{result.stderr[-6000:]}\n{reports}"
-        )
-    return out / "_build" / "html"
 
 
 def test_every_toc_page_is_built(built_book: Path):
@@ -567,10 +543,10 @@ def test_korean_renders_without_a_system_cjk_font(built_book: Path):
 
 # --- Pictures: replays and diagrams, from disk, with the network blocked --------------
 
-# page -> number of replays (mqlb.animation) on it
+# page -> number of replays (mqlb.present.animation) on it
 REPLAY_PAGES = {"chapters/04-load-balancers.html": 1, "chapters/07-when-a-load-balancer-fits.html": 1,
                 "chapters/08-the-traffic-surge.html": 1}
-# page -> the figure ids of the diagrams drawn by mqlb.diagrams
+# page -> the figure ids of the diagrams drawn by mqlb.present.diagrams
 DIAGRAM_PAGES = {"chapters/04-load-balancers.html": ["fig-lb-cluster"],
                  "chapters/08-the-traffic-surge.html": ["fig-four-architectures"],
                  "chapters/09-decision-guide.html": ["fig-decision-flowchart"]}

@@ -1,5 +1,5 @@
 """The decision flowchart as data (mqlb.decision) and the diagrams drawn by code
-(mqlb.diagrams). The flowchart is checked against the advisor itself in the
+(mqlb.present.diagrams). The flowchart is checked against the advisor itself in the
 decision-guide chapter (nbval); here, that the check can fail."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 from matplotlib.figure import Figure
 
-from mqlb import claims, decision, diagrams, scenarios
+from mqlb import claims, decision, scenarios
+from mqlb.present import diagrams
 
 
 def flowchart_says(setting):

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mqlb import plotting  # noqa: E402
-from mqlb.explorer import (  # noqa: E402
+from mqlb.present import style as plotting  # noqa: E402
+from mqlb.present.explorer import (  # noqa: E402
     CSS_CLASS,
     ERROR_PREFIX,
     WIDGET_DPI,
@@ -324,3 +324,135 @@ def test_png_holds_exactly_the_painted_pixels():
 def test_explorer_box_carries_a_css_class_for_styling_and_browser_tests():
     box = explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
     assert CSS_CLASS in box._dom_classes
+
+
+# --- model and view -------------------------------------------------------
+
+
+def test_model_and_view_run_the_model_once_per_model_state():
+    runs = []
+
+    def model(load=0.5):
+        runs.append(load)
+        if load >= 1.0:
+            raise ValueError(f"load must be < 1, got {load}")
+        return load * 10
+
+    def view(result, target=2.0):
+        fig, ax = plt.subplots()
+        ax.axhline(target)
+        ax.plot([0, 1], [0, result])
+        return fig
+
+    box = explorer(model=model, view=view, controls={"load": (0.1, 0.9, 0.1), "target": (1.0, 3.0, 1.0)})
+    box.controls["target"].value = 3.0          # a view-only control: no new run
+    assert runs == [0.5]
+    box.controls["load"].value = 0.3
+    assert runs == [0.5, 0.3] and box.last_params == {"load": 0.3, "target": 3.0}
+    assert png_of(only_output(box)).startswith(PNG_MAGIC)
+
+
+def test_model_view_and_draw_are_exclusive():
+    with pytest.raises(TypeError, match="either draw"):
+        explorer(RecordingDraw(), {}, model=lambda: 1, view=lambda r: None)
+    with pytest.raises(TypeError, match="model and view"):
+        explorer(controls={}, model=lambda: 1)
+
+
+# --- the static edition ---------------------------------------------------
+
+
+from mqlb.present.explorer import CACHE_ENV, STATIC_ENV, STATIC_POSITIONS, StaticExplorer, static_positions  # noqa: E402
+
+
+def test_a_long_slider_offers_coarser_positions_with_ends_and_default():
+    control = static_positions("load", (0.05, 0.95, 0.05), 0.8)
+    assert control.live == 19 and len(control.values) >= STATIC_POSITIONS
+    assert control.values[0] == 0.05 and control.values[-1] == 0.95
+    assert control.values[control.default] == 0.8
+    assert list(control.values) == sorted(control.values)
+
+
+def test_a_short_slider_and_a_menu_keep_every_position():
+    assert static_positions("k", (1, 4), 2).values == (1, 2, 3, 4)
+    menu = static_positions("policy", ["random", "round_robin", "least"], "least")
+    assert menu.values == ("random", "round_robin", "least") and menu.default == 2
+    assert static_positions("on", True, False).values == (False, True)
+
+
+def test_a_default_outside_a_menu_is_rejected():
+    with pytest.raises(ValueError, match="'policy'.*'fastest'"):
+        static_positions("policy", ["random", "least"], "fastest")
+
+
+def test_chosen_static_positions_need_enough_values_inside_the_range():
+    assert static_positions("load", (0.1, 0.9, 0.1), 0.5, [0.1, 0.3, 0.5, 0.7, 0.9]).values[2] == 0.5
+    with pytest.raises(ValueError, match="'load'"):
+        static_positions("load", (0.1, 0.9, 0.1), 0.5, [0.1, 0.5])
+    with pytest.raises(ValueError, match="'load'"):
+        static_positions("load", (0.1, 0.9, 0.1), 0.5, [0.1, 0.3, 0.5, 0.7, 2.0])
+
+
+def test_static_edition_draws_every_state_with_the_same_code(tmp_path, monkeypatch):
+    monkeypatch.setenv(STATIC_ENV, str(tmp_path / "states"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    draw = RecordingDraw()
+    static = explorer(draw, {"load": (0.1, 1.0, 0.1), "label": ["mq", "lb"]})
+    assert isinstance(static, StaticExplorer)
+    load, label = static.controls
+    assert len(static.states) == len(load.values) * 2 == len(draw.calls)
+    assert draw.calls[0] == dict(load=0.5, servers=4, label="mq")       # the default first
+    # load 1.0 is rejected: a message, no image
+    rejected = [k for k in static.states if static.params(k)["load"] >= 1.0]
+    assert rejected and all(k in static.errors and k not in static.images for k in rejected)
+    for key, name in static.images.items():
+        png = (tmp_path / "states" / name).read_bytes()
+        assert png.startswith(PNG_MAGIC)
+    bundle = static._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" not in bundle
+    assert 'class="mqlb-explorer mqlb-static"' in bundle["text/html"]
+    assert "load offers" in bundle["text/html"]          # coarser than live: the widget says so
+
+
+def test_static_state_equals_the_live_figure(tmp_path, monkeypatch):
+    controls = {"load": (0.1, 0.9, 0.1), "label": ["mq", "lb"]}
+    monkeypatch.setenv(STATIC_ENV, str(tmp_path))
+    static = explorer(RecordingDraw(), controls)
+    monkeypatch.delenv(STATIC_ENV)
+    live = explorer(RecordingDraw(), controls)
+    for key in (static.keys()[3], static.keys()[-1]):
+        for name, value in static.params(key).items():
+            live.controls[name].value = value
+        assert png_of(only_output(live)) == (tmp_path / static.images[key]).read_bytes()
+
+
+def test_static_states_are_reused_while_the_code_is_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv(STATIC_ENV, str(tmp_path / "states"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    first, second = RecordingDraw(), RecordingDraw()
+    explorer(first, {"load": (0.1, 0.9, 0.1)})
+    explorer(second, {"load": (0.1, 0.9, 0.1)})
+    assert first.calls and not second.calls
+    explorer(second, {"load": (0.2, 0.8, 0.1)})           # other positions: drawn afresh
+    assert second.calls
+
+    class ChangedDraw(RecordingDraw):                       # other code: drawn afresh
+        def __call__(self, load=0.5, servers=4, label="lb"):
+            return super().__call__(load, servers, label)
+
+    changed = ChangedDraw()
+    explorer(changed, {"load": (0.1, 0.9, 0.1)})
+    assert changed.calls
+
+
+def test_a_state_cache_used_again_is_marked_as_used(tmp_path, monkeypatch):
+    """scripts/build_book.py prunes the cache files a build did not touch."""
+    import os
+
+    monkeypatch.setenv(STATIC_ENV, str(tmp_path / "states"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    os.utime(entry, (1, 1))
+    explorer(RecordingDraw(), {"load": (0.1, 0.9, 0.1)})
+    assert entry.stat().st_mtime > 1

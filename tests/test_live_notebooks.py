@@ -24,7 +24,7 @@ import pytest
 from live_server import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ERROR_BOX, EXPLORER, FIGURE, HOW_TO_ENABLE, ServerError,
                          block_outside_hosts, explorer_chapters, missing, voila)
 
-from mqlb.explorer import ERROR_PREFIX
+from mqlb.present.explorer import ERROR_PREFIX
 
 PAGE_TIMEOUT_MS = 120_000  # the kernel runs the whole chapter before the widget shows
 REDRAW_TIMEOUT_MS = 30_000

@@ -16,8 +16,8 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
 
-from . import decision
-from .plotting import BOOK_RC, COLOURS
+from .. import decision
+from .style import BOOK_RC, COLOURS
 
 __all__ = ["architectures", "cluster", "flowchart", "png"]
 

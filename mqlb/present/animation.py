@@ -42,9 +42,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from . import _checks
-from .plotting import BOOK_RC, COLOURS
-from .result import COMPLETED, DEAD_LETTERED, IN_SYSTEM, LOST, NOT_SENT, OUTCOMES, REJECTED, TIMED_OUT, Result
+from .. import _checks
+from .style import BOOK_RC, COLOURS
+from ..result import COMPLETED, DEAD_LETTERED, IN_SYSTEM, LOST, NOT_SENT, OUTCOMES, REJECTED, TIMED_OUT, Result
 
 __all__ = ["Replay", "counts_at", "replay"]
 

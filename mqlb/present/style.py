@@ -15,7 +15,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
-__all__ = ["BOOK_RC", "COLOURS", "FIGSIZE", "decorate", "fixed_axes", "use_book_style"]
+__all__ = ["ARCHITECTURE_COLOURS", "BOOK_RC", "COLOURS", "FIGSIZE", "decorate", "fixed_axes", "use_book_style"]
 
 #: Width and height of a figure that fits the book's text column, inches.
 FIGSIZE = (7.0, 3.6)
@@ -29,6 +29,10 @@ COLOURS = {
     "theory": "#000000",  # black: closed-form result
     "simulated": "#CC79A7",  # reddish purple: a simulated series of any kind
 }
+
+#: One colour per architecture of :data:`mqlb.scenarios.ARCHITECTURES`.
+ARCHITECTURE_COLOURS = {"LB push": COLOURS["lb"], "LB + queue": COLOURS["lb_queue"], "MQ": COLOURS["mq"],
+                        "Hybrid": COLOURS["hybrid"]}
 
 _CYCLE = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000"]
 

@@ -1,0 +1,62 @@
+"""Measures several chapters read from a run, each defined once.
+
+- :func:`failed_jobs`: jobs that did not get their answer;
+- :func:`surge_scorecard`: the head-to-head figures of one architecture on
+  the traffic surge (chapters 8 and 9);
+- :func:`stranded_share`: how often a consumer sat idle while work waited
+  elsewhere (chapter 3);
+- :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
+  live with the surge scenario and are re-exported here.
+
+Model side: reads :class:`~mqlb.result.Result` and :class:`~mqlb.result.Summary`
+objects only; nothing here draws or formats.
+"""
+
+from __future__ import annotations
+
+from .result import Result, Summary
+from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
+
+__all__ = ["failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
+
+
+def failed_jobs(summary: Summary) -> int:
+    """Jobs that did not get their answer: lost in a crash, rejected, timed out
+    or dead-lettered (a job still in the system at the end is not counted)."""
+    if not isinstance(summary, Summary):
+        raise TypeError(f"failed_jobs needs a Summary (result.summary()), got {type(summary).__name__}")
+    return int(summary.lost + summary.rejected + summary.timed_out + summary.dead_lettered)
+
+
+def surge_scorecard(result: Result, surge_start: float, surge_end: float) -> dict:
+    """One architecture's figures on a surge of light and heavy jobs.
+
+    Keys: ``failed`` (all jobs, :func:`failed_jobs`), ``lost``, ``rejected``,
+    ``other`` (timed out or dead-lettered), ``failed_light``, ``failed_heavy``;
+    ``light_p50``, ``light_p99``, ``heavy_p50``, ``heavy_p99`` (response
+    times, s); ``goodput`` (completed jobs/s over the run); ``wasted`` (server
+    work that produced no answer, s); ``memory`` (most memory one machine
+    held, MB); ``crashes`` (out-of-memory crashes); ``recovery`` (s after
+    ``surge_end`` until the system is back to normal, :func:`recovery_time`).
+    """
+    if not isinstance(result, Result):
+        raise TypeError(f"surge_scorecard needs a Result, got {type(result).__name__}")
+    s, light, heavy = result.summary(), result.summary(kind=LIGHT), result.summary(kind=HEAVY)
+    return dict(failed=failed_jobs(s), lost=s.lost, rejected=s.rejected, other=s.timed_out + s.dead_lettered,
+                failed_light=failed_jobs(light), failed_heavy=failed_jobs(heavy),
+                light_p50=light.p50_response, light_p99=light.p99_response,
+                heavy_p50=heavy.p50_response, heavy_p99=heavy.p99_response, goodput=s.goodput,
+                wasted=s.wasted_work, memory=float(result.servers.max_memory_mb.max()),
+                crashes=int(result.servers.crashes.sum()),
+                recovery=recovery_time(result, surge_start, surge_end))
+
+
+def stranded_share(result: Result) -> float:
+    """Fraction of the timeline's samples in which some consumer sat idle while a
+    message waited somewhere: in the broker's queue or in another consumer's buffer."""
+    if not isinstance(result, Result):
+        raise TypeError(f"stranded_share needs a Result, got {type(result).__name__}")
+    tl = result.timeline
+    idle = (tl.in_service == 0).any(axis=1)
+    waiting = (tl.queue.sum(axis=1) > 0) | ((tl.in_flight - tl.in_service) > 0).any(axis=1)
+    return float((idle & waiting).mean())
