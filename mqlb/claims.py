@@ -33,7 +33,7 @@ How a claim is judged:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -429,7 +429,7 @@ def judge_all(claims=tuple(CLAIMS), settings: dict | None = None, *, seeds: int 
     """Verdicts on several claims; experiments they share are run once, in one parallel sweep.
 
     settings: claim -> setting for claims judged elsewhere than the book's defaults.
-    executor: where to run the replications (default: a process pool, one worker per core).
+    executor: where to run the replications (default: :func:`mqlb.shared_pool`, one worker per core).
     """
     claims = list(claims)
     for c in claims:

@@ -291,7 +291,7 @@ def _balancer_queue(clock: list, size: list, speed: list, spec: LoadBalancer, rn
                         i = k
                 current[i] -= total
         start[j] = s
-        d = done[j] = free[i] = s + size[j] / speed[i]
+        done[j] = free[i] = s + size[j] / speed[i]
         server[j] = i
     return np.array(start), np.array(done), np.array(server)
 

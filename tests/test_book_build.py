@@ -10,6 +10,8 @@ Playwright; its screenshots and report.txt go to test-artifacts/pages/.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from contextlib import contextmanager
 from functools import partial

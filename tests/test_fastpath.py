@@ -8,7 +8,6 @@ need events must never take the fast path.
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st

@@ -14,7 +14,7 @@ import textwrap
 
 import matplotlib as mpl
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
 from .. import decision
 from .style import BOOK_RC, COLOURS

@@ -6,7 +6,6 @@ watch samples every listening socket of its processes and their children.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
