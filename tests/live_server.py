@@ -134,23 +134,29 @@ def voila(folder: Path, chapters: list[Path] | None = None, last_cell: str | Non
         process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if process.poll() is not None:
-                raise ServerError(f"Voila exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise ServerError(f"Voila did not answer on {url} in {SERVER_START_S} s:\n"
-                                  f"{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.3)
+        wait_until_serving("Voila", process, url + "/", log, SERVER_START_S)
         yield url, log
     finally:
         _stop(process)
+
+
+def wait_until_serving(name: str, process, url: str, log: Path, seconds: float) -> None:
+    """Wait until ``url`` answers 200; a :class:`ServerError` with the log's tail
+    if ``process`` exits first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise ServerError(f"{name} exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise ServerError(f"{name} did not answer on {url} in {seconds} s:\n"
+                              f"{log.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.3)
 
 
 def block_outside_hosts(context) -> list[str]:

@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from live_server import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _stop, block_outside_hosts
+from live_server import (CHROMIUM, CHROMIUM_ARGS, ROOT, ServerError, _free_port, _stop, block_outside_hosts,
+                         wait_until_serving)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -63,19 +64,10 @@ def lab(tmp_path_factory):
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-            try:
-                with urllib.request.urlopen(url + "/lab", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer in {START_S} s:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.3)
+        try:
+            wait_until_serving("JupyterLab", process, url + "/lab", log, START_S)
+        except ServerError as error:
+            pytest.fail(str(error))
         yield url
     finally:
         _stop(process)
