@@ -14,11 +14,16 @@ book as `make book`, or stops and says what to run.
    it empties the cache and makes Sphinx read every page again, so every
    chapter is executed afresh. The hash is stored when a build succeeds (and by
    scripts/preexecute.py, which fills a fresh cache).
+3. The explorers' static edition (mqlb/present/explorer.py): the build switches
+   it on for the chapters it executes (:func:`use_static_explorers`), and copies
+   the drawn states next to the pages (:func:`publish_states`), so the built
+   explorers answer without a kernel whichever command built the book.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,6 +37,8 @@ WATCHED = ("mqlb", "lab/results")
 #: The hash of WATCHED that the cache's outputs were computed from, in the cache folder.
 STAMP_NAME = "book-inputs.sha256"
 VENDOR_COMMAND = "bash scripts/vendor_assets.sh"
+#: Environment variables of mqlb/present/explorer.py: where the static states go, and their cache.
+STATIC_ENV, CACHE_ENV = "MQLB_STATIC_EXPLORERS", "MQLB_EXPLORER_CACHE"
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +94,22 @@ def invalidate_stale_cache(cache_dir: Path, root: Path = ROOT) -> bool:
     return True
 
 
+def use_static_explorers(build_dir: Path, root: Path = ROOT) -> Path:
+    """Switch on the explorers' static edition for the notebooks executed from now
+    on (kernels inherit the environment); return the folder they draw into. A
+    folder already chosen (by scripts/build_book.py) is kept."""
+    os.environ.setdefault(STATIC_ENV, str(build_dir / "explorer-states"))
+    os.environ.setdefault(CACHE_ENV, str(root / ".explorer-cache"))
+    return Path(os.environ[STATIC_ENV])
+
+
+def publish_states(states: Path, html: Path) -> None:
+    """Copy the drawn explorer states to html/_static/explorers/, where the pages'
+    script (book_assets/js/explorer.js) loads them."""
+    if states.is_dir():
+        shutil.copytree(states, html / "_static" / "explorers", dirs_exist_ok=True)
+
+
 def _cache_dir(app) -> Path:
     # as myst-nb chooses it: the configured path, else .jupyter_cache beside the output folder
     configured = app.config.nb_execution_cache_path
@@ -95,6 +118,7 @@ def _cache_dir(app) -> Path:
 
 def _on_builder_inited(app) -> None:
     ensure_vendor_assets(Path(app.srcdir))
+    use_static_explorers(Path(app.outdir).parent, Path(app.srcdir))
     app.env.book_inputs_changed = invalidate_stale_cache(_cache_dir(app), Path(app.srcdir))
     if app.env.book_inputs_changed:
         logger.info("book_inputs: mqlb or the lab record changed since the cached outputs were "
@@ -111,6 +135,8 @@ def _on_env_get_outdated(app, env, added, changed, removed):
 def _on_build_finished(app, exception) -> None:
     if exception is None and _cache_dir(app).exists():
         write_stamp(_cache_dir(app), Path(app.srcdir))
+    if exception is None:
+        publish_states(Path(os.environ[STATIC_ENV]), Path(app.outdir))
 
 
 def setup(app):

@@ -14,9 +14,10 @@ executed again and an edit to the mqlb package always shows:
    builds, pruned of what a successful build did not use; delete it to draw
    every state afresh);
 3. `jupyter-book build` with warnings as errors (-W -n --keep-going), reading the
-   executed notebooks from that cache;
-4. copy the explorer states to _build/html/_static/explorers/, where the
-   pages' script (book_assets/js/explorer.js) loads them on demand.
+   executed notebooks from that cache; the book_inputs extension then copies
+   the explorer states to
+   _build/html/_static/explorers/, where the pages' script
+   (book_assets/js/explorer.js) loads them on demand.
 
 Exits with the first non-zero status.
 """
@@ -34,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-STATIC_ENV = "MQLB_STATIC_EXPLORERS"     # see mqlb/present/explorer.py
-CACHE_ENV = "MQLB_EXPLORER_CACHE"
+sys.path.insert(0, str(ROOT / "scripts"))
+from book_inputs import CACHE_ENV, use_static_explorers  # noqa: E402
 
 
 def prune_cache(cache: Path, started_at: float) -> None:
@@ -48,9 +49,7 @@ def prune_cache(cache: Path, started_at: float) -> None:
 def build(output_parent: Path) -> int:
     build_dir = output_parent / "_build"
     shutil.rmtree(build_dir, ignore_errors=True)
-    states = build_dir / "explorer-states"
-    os.environ[STATIC_ENV] = str(states)
-    os.environ.setdefault(CACHE_ENV, str(ROOT / ".explorer-cache"))
+    use_static_explorers(build_dir)
     start, started_at = time.perf_counter(), time.time()
     status = subprocess.call([sys.executable, str(ROOT / "scripts" / "preexecute.py"), str(build_dir)])
     if status != 0:
@@ -60,8 +59,6 @@ def build(output_parent: Path) -> int:
     if output_parent.resolve() != ROOT:
         command += ["--path-output", str(output_parent)]
     status = subprocess.call(command)
-    if status == 0 and states.is_dir():
-        shutil.copytree(states, build_dir / "html" / "_static" / "explorers", dirs_exist_ok=True)
     if status == 0:
         prune_cache(Path(os.environ[CACHE_ENV]), started_at)
     print(f"build_book: {'done' if status == 0 else 'FAILED'} in {time.perf_counter() - start:.1f} s")

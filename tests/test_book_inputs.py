@@ -88,3 +88,20 @@ def test_every_page_is_read_again_after_an_edit():
 def test_the_hash_covers_the_model_package():
     assert "mqlb" in book_inputs.WATCHED
     assert book_inputs.inputs_hash(ROOT) == book_inputs.inputs_hash(ROOT)
+
+
+def test_any_build_switches_the_static_explorers_on_and_publishes_their_states(tmp_path, monkeypatch):
+    """`jupyter-book build .` gets the same explorers as `make book`: the kernels it
+    starts draw the static states, and the states land next to the pages."""
+    monkeypatch.delenv(book_inputs.STATIC_ENV, raising=False)
+    monkeypatch.delenv(book_inputs.CACHE_ENV, raising=False)
+    states = book_inputs.use_static_explorers(tmp_path / "_build", tmp_path)
+    assert states == tmp_path / "_build" / "explorer-states"
+    assert book_inputs.os.environ[book_inputs.STATIC_ENV] == str(states)
+    assert book_inputs.os.environ[book_inputs.CACHE_ENV] == str(tmp_path / ".explorer-cache")
+    monkeypatch.setenv(book_inputs.STATIC_ENV, str(tmp_path / "chosen"))     # make book's choice is kept
+    assert book_inputs.use_static_explorers(tmp_path / "_build", tmp_path) == tmp_path / "chosen"
+    (tmp_path / "chosen" / "02").mkdir(parents=True)
+    (tmp_path / "chosen" / "02" / "state.png").write_bytes(b"png")
+    book_inputs.publish_states(tmp_path / "chosen", tmp_path / "_build" / "html")
+    assert (tmp_path / "_build" / "html" / "_static" / "explorers" / "02" / "state.png").read_bytes() == b"png"
