@@ -348,10 +348,6 @@ class Verdict:
     def statement(self) -> str:
         return CLAIMS[self.claim].statement
 
-    @property
-    def rule(self) -> str:
-        return CLAIMS[self.claim].rule
-
 
 @dataclass(frozen=True)
 class Claim:

@@ -15,6 +15,7 @@ Three layers:
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -166,7 +167,7 @@ def test_the_table_names_every_claim_and_setting(book):
     table = claims.markdown_table(book)
     for c, v in book.items():
         assert f"**{c}**" in table and v.verdict in table and v.judged_against in table
-    assert "-0" not in table.replace("−", "-").replace(" -", " ").replace("(-", "(")
+    assert not re.search(r"(?<![\w.])[-−]0(\.0+)?(?![\d.])", table)      # no "-0" anywhere
 
 
 # ---- 3. intervals and input checks ---------------------------------------------------------------------
