@@ -33,7 +33,7 @@ How a claim is judged:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats
@@ -544,8 +544,8 @@ def _light_covers(s: LightSetting) -> str:
 def _light_against(ratios: dict) -> str:
     lbs = sorted({v[0] for v in ratios.values()})
     mqs = sorted({v[1] for v in ratios.values()})
-    return (f"the best of round robin, least connections and maxconn 1 + queue at each size ({', '.join(lbs)}); "
-            f"queue at its better prefetch ({', '.join(mqs)})")
+    return (f"the best of round robin, least connections and maxconn 1 + queue at each size (here "
+            f"{' or '.join(lbs)}); the queue at its better prefetch ({' or '.join(mqs)})")
 
 
 def _judge_c2(reps, s: LightSetting, seeds: int) -> Verdict:
@@ -581,7 +581,8 @@ def _judge_c3(reps, s: LightSetting, seeds: int) -> Verdict:
         v, why = "holds with nuance", (f"the balancer is more than 10 % faster only for requests up to "
                                        f"{light[lead - 1]:g} ms; from {light[lead]:g} ms on the difference is not "
                                        f"clearly above 10 %")
-    return Verdict("C3", v, why, _light_against(ratios), q, _light_covers(s), s, seeds)
+    covers = _light_covers(replace(s, sizes_ms=tuple(light)))
+    return Verdict("C3", v, why, _light_against(ratios), q, covers, s, seeds)
 
 
 # ---- C5: scale-up or scale-out
