@@ -20,6 +20,11 @@ Two things live here:
    examples on every run (``derandomize``), so a CI verdict never depends on luck;
    on a developer's machine it explores new examples each run.
 
+4. The live explorers.  A shell that exported ``MQLB_STATIC_EXPLORERS`` (the
+   switch to the explorers' static edition for a book build) would turn every
+   explorer, notebook and live server in the run static; it is removed here, and
+   the tests that need the static edition set it themselves.
+
 The plugin is registered globally from ``pytest_configure`` because a conftest's
 own hooks only apply to files below its folder, and the chapters are not below
 ``tests/``.  Run ``pytest`` from the repository root (``make test`` does).
@@ -38,6 +43,8 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+os.environ.pop("MQLB_STATIC_EXPLORERS", None)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS_DIR = REPO_ROOT / "chapters"

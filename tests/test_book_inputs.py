@@ -93,8 +93,9 @@ def test_the_hash_covers_the_model_package():
 def test_any_build_switches_the_static_explorers_on_and_publishes_their_states(tmp_path, monkeypatch):
     """`jupyter-book build .` gets the same explorers as `make book`: the kernels it
     starts draw the static states, and the states land next to the pages."""
-    monkeypatch.delenv(book_inputs.STATIC_ENV, raising=False)
-    monkeypatch.delenv(book_inputs.CACHE_ENV, raising=False)
+    for name in (book_inputs.STATIC_ENV, book_inputs.CACHE_ENV):
+        monkeypatch.setenv(name, "")        # recorded, so the variable is removed again afterwards
+        monkeypatch.delenv(name)
     states = book_inputs.use_static_explorers(tmp_path / "_build", tmp_path)
     assert states == tmp_path / "_build" / "explorer-states"
     assert book_inputs.os.environ[book_inputs.STATIC_ENV] == str(states)
