@@ -1,4 +1,4 @@
-"""The three lab experiments on real RabbitMQ, nginx and HAProxy (loopback only).
+"""The lab experiments on real RabbitMQ, nginx and HAProxy (loopback only).
 
 ``run_lab()`` starts one broker for the whole run and fresh workers and balancers
 for every scenario, runs the experiments and returns a JSON-ready record. Every
@@ -32,6 +32,14 @@ BURST = dict(n=48, ms=500.0, mb=20.0, budget_mb=120.0, restart_s=1.0,
              patience_long=8.0, patience_short=1.5, drain_max_s=15.0)
 
 KILL = dict(n=40, ms=200.0, consumers=4, prefetch=1, kill_after_s=0.7, max_wait_s=25.0)
+
+# A backlog of heavy jobs at t=0 (five waves on the eight slots, ~1.25 s), light
+# jobs arriving behind it during the first ~0.45 s. Light jobs get RabbitMQ
+# message priority 5 (queue x-max-priority 10) or HAProxy priority class -1
+# (heavy: 0 in both). The patience is far beyond the backlog: nothing times out.
+PRIORITY = dict(heavy_n=40, heavy_ms=250.0, light_n=16, light_ms=10.0, light_first_s=0.05,
+                light_gap_s=0.025, timeout=10.0, max_priority=10, light_priority=5,
+                light_class=-1, light_path="/light/job", heavy_path="/heavy/job")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -218,13 +226,13 @@ def _wait_mq_drain(rabbit, queue: str, logs: list[Path], max_s: float) -> int | 
     return depth
 
 
-def _declare(rabbit, queue: str, durable: bool = False) -> None:
+def _declare(rabbit, queue: str, durable: bool = False, arguments: dict | None = None) -> None:
     import pika
     conn = pika.BlockingConnection(rabbit.url_params())
     try:
         ch = conn.channel()
         ch.queue_delete(queue=queue)
-        ch.queue_declare(queue=queue, durable=durable)
+        ch.queue_declare(queue=queue, durable=durable, arguments=arguments)
     finally:
         conn.close()
 
@@ -486,7 +494,108 @@ def exp_kill(root: Path, audit: Audit, rabbit, log=print) -> dict:
     return res
 
 
-def run_lab(workdir: Path, log=print, which: tuple[str, ...] = ("light", "burst", "kill")) -> dict:
+def priority_jobs(p: dict = PRIORITY) -> tuple[list[float], list[str]]:
+    """The priority experiment's job stream: arrival offsets (s) and classes."""
+    jobs = [(0.0, "heavy")] * p["heavy_n"] + [
+        (p["light_first_s"] + i * p["light_gap_s"], "light") for i in range(p["light_n"])]
+    return [t for t, _ in jobs], [k for _, k in jobs]
+
+
+def _priority_summary(recs: list[dict], kinds: list[str], logs: list[Path]) -> dict:
+    """Per class: outcomes, response p50/p95 (from the scheduled arrival), work time
+    p50 (start to end in the worker's log); and the order in which jobs started."""
+    ev = _events_by_job(logs)["jobs"]
+    out: dict = {"n": len(recs), "outcomes": _count(recs)}
+    for kind in ("heavy", "light"):
+        mine = [r for r, k in zip(recs, kinds) if k == kind]
+        ok = [1000.0 * (r["t_done"] - r["t_sched"]) for r in mine if r["outcome"] == "ok"]
+        work = [1000.0 * (ev[r["id"]]["end"][-1] - ev[r["id"]]["start"][0]) for r in mine
+                if ev.get(r["id"], {}).get("start") and ev[r["id"]]["end"]]
+        out[kind] = {"n": len(mine), "ok": len(ok), "p50_ms": _pct(ok, 50), "p95_ms": _pct(ok, 95),
+                     "max_ms": max(ok) if ok else None, "work_ms_p50": _pct(work, 50)}
+    starts = sorted((ev[r["id"]]["start"][0], k[0].upper()) for r, k in zip(recs, kinds)
+                    if ev.get(r["id"], {}).get("start"))
+    order = "".join(k for _, k in starts)
+    out["start_order"] = order
+    # light jobs that started before the last heavy job did: 0 = strict FIFO behind the backlog
+    out["light_before_last_heavy"] = order[:order.rfind("H")].count("L") if "H" in order else None
+    return out
+
+
+def _priority_http(root: Path, audit: Audit, name: str, classes: dict | None) -> dict:
+    p = PRIORITY
+    sched, kinds = priority_jobs(p)
+    wd = root / name
+    with ProcessGroup(wd) as g:
+        pool = WorkerPool(g, restart_s=None)
+        logs = [wd / f"w{k}.log" for k in range(SERVERS)]
+        try:
+            for k, log in enumerate(logs):
+                pool.add_http(f"{name}-w{k}", SLOTS, None, log)
+            pool.wait_ready()
+            up = start_haproxy(g, f"{name}-haproxy", [s.port for s in pool.slots], maxconn=SLOTS,
+                               priority_class_by_path=classes)
+            audit.check(g, name)
+            recs = http_run(up.port, sched, [p[f"{k}_ms"] for k in kinds], 0.0, p["timeout"],
+                            len(sched), name, path=[p[f"{k}_path"] for k in kinds])
+            queue_max = haproxy_queue_max(up.extra["stats"])
+            _wait_http_drain(logs, 5.0)
+        finally:
+            pool.stop()
+    _classify_http(recs, _events_by_job(logs))
+    return {"arch": "haproxy", "maxconn": SLOTS, "priority_class_by_path": classes,
+            "lb_queue_max": queue_max, **_priority_summary(recs, kinds, logs)}
+
+
+def _priority_mq(root: Path, audit: Audit, rabbit, name: str, prioritised: bool) -> dict:
+    p = PRIORITY
+    sched, kinds = priority_jobs(p)
+    wd = root / name
+    queue = f"q-{name}"
+    args = {"x-max-priority": p["max_priority"]} if prioritised else None
+    _declare(rabbit, queue, arguments=args)
+    with ProcessGroup(wd) as g:
+        pool = WorkerPool(g, restart_s=None)
+        logs = [wd / f"c{k}.log" for k in range(SERVERS)]
+        try:
+            for k, log in enumerate(logs):
+                pool.add_mq(f"{name}-c{k}", rabbit.port, queue, SLOTS, 1, None, log)
+            pool.wait_ready()
+            audit.check(g, name)
+            prio = [p["light_priority"] if (prioritised and k == "light") else None for k in kinds]
+            out = mq_rpc_run(rabbit.url_params(), queue, sched, [p[f"{k}_ms"] for k in kinds], 0.0,
+                             p["timeout"], name, priority=prio)
+            depth_end = _wait_mq_drain(rabbit, queue, logs, 5.0)
+        finally:
+            pool.stop()
+    _delete(rabbit, queue)
+    acked = {jid for jid, j in _events_by_job(logs)["jobs"].items() if j["ack"]}
+    return {"arch": "rabbitmq", "prefetch": 1, "consumers": SERVERS * SLOTS, "queue_arguments": args,
+            "light_message_priority": p["light_priority"] if prioritised else None,
+            "acked": len(acked), "depth_after_publish": out["depth_after_publish"],
+            "depth_at_end": depth_end, **_priority_summary(out["records"], kinds, logs)}
+
+
+def exp_priority(root: Path, audit: Audit, rabbit, log=print) -> dict:
+    """Light jobs behind a backlog of heavy ones, with and without priorities."""
+    p = PRIORITY
+    results = {
+        "rabbitmq_priority": _priority_mq(root, audit, rabbit, "prio-rabbitmq_priority", True),
+        "rabbitmq_fifo": _priority_mq(root, audit, rabbit, "prio-rabbitmq_fifo", False),
+        "haproxy_priority": _priority_http(root, audit, "prio-haproxy_priority",
+                                           {p["light_path"].rsplit("/", 1)[0] + "/": p["light_class"]}),
+        "haproxy_fifo": _priority_http(root, audit, "prio-haproxy_fifo", None),
+    }
+    for name, r in results.items():
+        log(f"  priority {name}: {r['outcomes']} light p95={r['light']['p95_ms']:.0f} ms "
+            f"heavy p95={r['heavy']['p95_ms']:.0f} ms order={r['start_order']}")
+    return {"params": {**p, "servers": SERVERS, "slots": SLOTS}, "results": results}
+
+
+EXPERIMENTS = ("light", "burst", "kill", "priority")
+
+
+def run_lab(workdir: Path, log=print, which: tuple[str, ...] = ("light", "burst", "kill", "priority")) -> dict:
     t_start = time.time()
     workdir = Path(workdir)
     audit = Audit()
@@ -506,6 +615,8 @@ def run_lab(workdir: Path, log=print, which: tuple[str, ...] = ("light", "burst"
             record["experiments"]["burst"] = exp_burst(workdir, audit, rabbit, log)
         if "kill" in which:
             record["experiments"]["kill"] = exp_kill(workdir, audit, rabbit, log)
+        if "priority" in which:
+            record["experiments"]["priority"] = exp_priority(workdir, audit, rabbit, log)
         audit.check(g, "broker-end")
     record["listening_sockets"] = audit.sockets
     record["outside_ipv4_loopback"] = [s for s in audit.sockets if s["addr"] != "127.0.0.1"]

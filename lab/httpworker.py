@@ -4,7 +4,8 @@ Run as a script (standard library only):
 
     python httpworker.py --port P --slots 4 --budget-mb 120 --log jobs.log --name w0
 
-``POST /job?id=ID&ms=DURATION_MS&mb=MEMORY_MB``: when the request is accepted the
+``POST /job?id=ID&ms=DURATION_MS&mb=MEMORY_MB`` (or ``/<class>/job``, so that a
+balancer can tell job classes apart by path): when the request is accepted the
 worker allocates ``mb`` MiB (touching every page, so it is real resident memory,
 like a buffered upload), then waits for one of ``slots`` processing slots, works
 for ``ms`` milliseconds and answers 200. The memory is held from acceptance until
@@ -61,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         url = urlparse(self.path)
-        if url.path != "/job":
+        if not url.path.endswith("/job"):   # /job, or /<class>/job for path-based rules
             self._reply(404, {})
             return
         q = parse_qs(url.query)

@@ -21,10 +21,20 @@ def poisson_schedule(rate: float, n: int, rng) -> list[float]:
     return list(gaps.cumsum())
 
 
-def http_run(port: int, schedule: list[float], ms: float, mb: float, timeout: float,
-             threads: int, prefix: str, start_delay: float = 0.05) -> list[dict]:
-    """Send ``POST /job`` at the scheduled offsets; return one record per request."""
+def _per_request(value, n: int) -> list:
+    """One value for every request, or the given list of ``n`` values."""
+    return list(value) if isinstance(value, (list, tuple)) else [value] * n
+
+
+def http_run(port: int, schedule: list[float], ms, mb: float, timeout: float,
+             threads: int, prefix: str, start_delay: float = 0.05,
+             path="/job") -> list[dict]:
+    """Send ``POST <path>`` at the scheduled offsets; return one record per request.
+
+    ``ms`` (job milliseconds) and ``path`` are one value for all requests or one
+    per request."""
     n = len(schedule)
+    ms, path = _per_request(ms, n), _per_request(path, n)
     ids = [f"{prefix}-{i}" for i in range(n)]
     recs = [{"id": ids[i], "t_sched": 0.0, "t_send": None, "t_done": None, "status": None,
              "outcome": None} for i in range(n)]
@@ -43,7 +53,7 @@ def http_run(port: int, schedule: list[float], ms: float, mb: float, timeout: fl
                 continue
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=left)
             try:
-                conn.request("POST", f"/job?id={rec['id']}&ms={ms}&mb={mb}",
+                conn.request("POST", f"{path[i]}?id={rec['id']}&ms={ms[i]}&mb={mb}",
                              headers={"Content-Length": "0"})
                 resp = conn.getresponse()
                 resp.read()
@@ -83,16 +93,19 @@ def http_run(port: int, schedule: list[float], ms: float, mb: float, timeout: fl
     return recs
 
 
-def mq_rpc_run(params, queue_name: str, schedule: list[float], ms: float, mb: float,
+def mq_rpc_run(params, queue_name: str, schedule: list[float], ms, mb: float,
                timeout: float, prefix: str, persistent: bool = False,
-               ttl_ms: int | None = None, start_delay: float = 0.05) -> dict:
+               ttl_ms: int | None = None, start_delay: float = 0.05, priority=None) -> dict:
     """Request/reply over RabbitMQ: publish jobs with reply_to + correlation_id.
 
+    ``ms`` (job milliseconds) and ``priority`` (the AMQP message priority, None =
+    none) are one value for all messages or one per message.
     Returns {"records": [...], "depth_after_publish": int | None}.
     """
     import pika
 
     n = len(schedule)
+    ms, priority = _per_request(ms, n), _per_request(priority, n)
     conn = pika.BlockingConnection(params)
     ch = conn.channel()
     reply_q = ch.queue_declare(queue="", exclusive=True, auto_delete=True).method.queue
@@ -125,10 +138,11 @@ def mq_rpc_run(params, queue_name: str, schedule: list[float], ms: float, mb: fl
             by_corr[corr] = rec
             props = pika.BasicProperties(reply_to=reply_q, correlation_id=corr,
                                          delivery_mode=2 if persistent else 1,
-                                         expiration=str(ttl_ms) if ttl_ms else None)
+                                         expiration=str(ttl_ms) if ttl_ms else None,
+                                         priority=priority[i])
             rec["t_send"] = time.time()
             ch.basic_publish(exchange="", routing_key=queue_name, properties=props,
-                             body=json.dumps({"id": rec["id"], "ms": ms, "mb": mb}).encode())
+                             body=json.dumps({"id": rec["id"], "ms": ms[i], "mb": mb}).encode())
             i += 1
             if i == n:
                 depth = ch.queue_declare(queue=queue_name, passive=True).method.message_count

@@ -228,7 +228,11 @@ http {{
 
 def start_haproxy(group: ProcessGroup, name: str, backends: list[int], maxconn: int | None = 4,
                   balance: str = "roundrobin", queue_timeout_s: float = 30.0,
-                  server_timeout_s: float = 60.0, abortonclose: bool = False) -> Upstream:
+                  server_timeout_s: float = 60.0, abortonclose: bool = False,
+                  priority_class_by_path: dict[str, int] | None = None) -> Upstream:
+    """HAProxy with per-server ``maxconn`` and its queue. ``priority_class_by_path``
+    maps a path prefix to an ``http-request set-priority-class`` (lower leaves the
+    queue first; other requests keep class 0)."""
     d = group.workdir / name
     d.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -238,6 +242,8 @@ def start_haproxy(group: ProcessGroup, name: str, backends: list[int], maxconn: 
     sock_dir = Path(tempfile.mkdtemp(prefix="mqlb-hap-"))
     group.on_exit(lambda: shutil.rmtree(sock_dir, ignore_errors=True))
     sock = sock_dir / "stats.sock"
+    rules = "".join(f"    http-request set-priority-class int({cls}) if {{ path_beg {prefix} }}\n"
+                    for prefix, cls in (priority_class_by_path or {}).items())
     conf = d / "haproxy.cfg"
     conf.write_text(f"""global
     maxconn 2000
@@ -254,14 +260,16 @@ frontend fe
     default_backend workers
 backend workers
     balance {balance}
-{servers}
+{rules}{servers}
 """)
     proc = group.start(name, [_which("haproxy"), "-db", "-f", str(conf)],
                        stop_signal=signal.SIGUSR1, stop_timeout=5)
     wait_port(port, 10, proc, "haproxy")
     return Upstream(port, proc, conf, {"maxconn": maxconn, "balance": balance,
                                        "queue_timeout_s": queue_timeout_s,
-                                       "abortonclose": abortonclose, "stats": str(sock)})
+                                       "abortonclose": abortonclose,
+                                       "priority_class_by_path": priority_class_by_path,
+                                       "stats": str(sock)})
 
 
 def haproxy_queue_max(sock_path: str) -> dict:
