@@ -214,3 +214,113 @@ def table(rows: list[dict]) -> str:
         lines.append(f"{r['experiment']:<12} {r['scenario']:<20} " +
                      " ".join(f"{c:>17}" for c in cells))
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- priorities
+
+def _light_before_last_heavy(order: str) -> int:
+    """Light jobs that started before the last heavy one did (0 = FIFO behind the backlog)."""
+    return order[:order.rfind("H")].count("L") if "H" in order else 0
+
+
+def _priority_systems(mqlb, cal: dict, p: dict) -> dict:
+    """The lab's four priority set-ups in mqlb: RabbitMQ with prefetch 1 on a queue
+    with and without ``x-max-priority``; HAProxy ``maxconn`` with its queue, with
+    and without ``set-priority-class``. Same priorities as the lab."""
+    servers, slots = p["servers"], p["slots"]
+    broker = mqlb.Broker(publish_latency=cal["broker_publish_s"],
+                         deliver_latency=cal["broker_deliver_s"],
+                         ack_latency=cal["broker_ack_s"], reply_latency=cal["broker_reply_s"])
+
+    def mq(priorities):
+        queue = mqlb.Queue("jobs", consumers=[mqlb.Server(slots=1)] * (servers * slots),
+                           prefetch=1, priorities=priorities)
+        return mqlb.MessageQueue(queues=[queue], broker=broker)
+
+    def haproxy(priorities):
+        return mqlb.LoadBalancer([mqlb.Server(slots=slots)] * servers, policy="round_robin",
+                                 max_conns=slots, on_full="queue", latency=cal["lb_latency_s"],
+                                 priorities=priorities)
+    return {"rabbitmq_priority": mq({"light": p["light_priority"]}), "rabbitmq_fifo": mq(None),
+            "haproxy_priority": haproxy({"light": p["light_class"]}), "haproxy_fifo": haproxy(None)}
+
+
+def priority_workload(mqlb, record: dict):
+    """The priority experiment's job stream, with each class's measured work time
+    (median over the four set-ups of start to end in the workers' logs)."""
+    from .experiments import priority_jobs
+    exp = record["experiments"]["priority"]
+    times, kinds = priority_jobs(exp["params"])
+    size = {k: float(np.median([r[k]["work_ms_p50"] for r in exp["results"].values()])) / 1000
+            for k in ("heavy", "light")}
+    kind = np.array([0 if k == "heavy" else 1 for k in kinds], dtype=np.int16)
+    return mqlb.Workload(np.asarray(times), np.array([size[k] for k in kinds]), np.zeros(len(kinds)),
+                         kind, ("heavy", "light"))
+
+
+def priority_rows(record: dict) -> list[dict]:
+    """Measured vs simulated for the priority experiment: per set-up, completed jobs,
+    light and heavy response p50/p95 (ms), and how many light jobs started before
+    the last heavy one."""
+    import mqlb
+
+    cal = calibration(record)
+    exp = record["experiments"]["priority"]
+    wl = priority_workload(mqlb, record)
+    client = mqlb.Client(timeout=exp["params"]["timeout"])
+    rows = []
+    for name, system in _priority_systems(mqlb, cal, exp["params"]).items():
+        if name not in exp["results"]:
+            continue
+        m = exp["results"][name]
+        sim = mqlb.simulate(system, wl, client=client, seed=1)
+        rec = sim.records[np.argsort(sim.records["start"], kind="stable")]
+        order = "".join("HL"[k] for k in rec["kind"][np.isfinite(rec["start"])])
+        simulated = {"completed": sim.summary().completed,
+                     "light_before_last_heavy": _light_before_last_heavy(order)}
+        measured = {"completed": m["outcomes"]["ok"],
+                    "light_before_last_heavy": _light_before_last_heavy(m["start_order"])}
+        for kind in ("heavy", "light"):
+            rt = 1000 * sim.response_times(kind)
+            for q in (50, 95):
+                simulated[f"{kind}_p{q}_ms"] = round(float(np.percentile(rt, q)), 1) if len(rt) else None
+                measured[f"{kind}_p{q}_ms"] = None if m[kind][f"p{q}_ms"] is None \
+                    else round(m[kind][f"p{q}_ms"], 1)
+        rows.append({"experiment": "priority", "scenario": name, "n": m["n"],
+                     "measured": measured, "simulated": simulated})
+    return rows
+
+
+def light_limit_ms(params: dict) -> float:
+    """The light jobs' p95 bound that tells the outcome classes apart: two heavy
+    jobs. With priorities a light job waits at most for a slot to free, i.e. for
+    less than one heavy job (not preemptive); without, it waits behind the whole
+    backlog (five heavy jobs per slot in the lab)."""
+    return 2 * params["heavy_ms"]
+
+
+def priority_classes(figures: dict, limit_ms: float) -> dict:
+    """The outcome classes of one side (measured or simulated) of a priority row."""
+    return {"light_p95_below_limit": figures["light_p95_ms"] < limit_ms,
+            "light_ahead_of_heavy": figures["light_p50_ms"] < figures["heavy_p50_ms"],
+            "light_jumped_the_backlog": figures["light_before_last_heavy"] > 0}
+
+
+def priority_mismatches(record: dict, rows: list[dict]) -> list[str]:
+    """Where the priority experiment's outcome classes differ between the lab and
+    the model, or from what priorities should do (every class True with
+    priorities, False without). Empty = they match."""
+    limit = light_limit_ms(record["experiments"]["priority"]["params"])
+    bad = []
+    for r in rows:
+        expect = r["scenario"].endswith("_priority")
+        meas, sim = (priority_classes(r[side], limit) for side in ("measured", "simulated"))
+        if not r["measured"]["completed"] == r["simulated"]["completed"] == r["n"]:
+            bad.append(f"{r['scenario']}: completed {r['measured']['completed']} measured, "
+                       f"{r['simulated']['completed']} simulated, of {r['n']}")
+        for k in meas:
+            if meas[k] != sim[k]:
+                bad.append(f"{r['scenario']}: {k} is {meas[k]} measured, {sim[k]} simulated")
+            elif meas[k] != expect:
+                bad.append(f"{r['scenario']}: {k} is {meas[k]} in lab and model, expected {expect}")
+    return bad
