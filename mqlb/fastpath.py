@@ -92,6 +92,8 @@ def why_not(system, workload, client, failures=()) -> str | None:
             return "a queue length limit, delivery limit or message TTL"
         if broker.poll_interval > 0:
             return "consumers poll"
+        if q.priorities is not None:
+            return "message priorities"
         servers = q.consumers
     else:
         servers = system.servers
@@ -102,6 +104,8 @@ def why_not(system, workload, client, failures=()) -> str | None:
             return "max_conns with rejection, or above 1"
         elif math.isfinite(client.timeout):
             return "a client timeout with the balancer's queue"
+        elif system.orders_queue:
+            return "priority classes, LIFO or CoDel in the balancer's queue"
     if any(s.discipline != "fcfs" for s in servers):
         return "processor sharing"
     if any(s.slots is None for s in servers):

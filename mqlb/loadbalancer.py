@@ -14,12 +14,12 @@ import bisect
 import heapq
 import math
 import random
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _checks
+from .queueorder import PRIORITY_CLASSES, QUEUE_ORDERS, BalancerQueue, CoDel, priorities
 from .result import REJECTED, TIMED_OUT, LOST
 from .server import Node, Server
 
@@ -138,6 +138,18 @@ class LoadBalancer:
     abort_on_close: drop a queued request whose client has given up (HAProxy's
         ``option abortonclose``); by default it is still sent to a server,
         which then works for nobody.
+
+    Which queued request goes next (only with ``max_conns`` and
+    ``on_full="queue"``; see :mod:`mqlb.queueorder`):
+
+    priorities: job class name -> priority class, -2047..2047 (HAProxy's
+        ``http-request set-priority-class``): the lowest class leaves first;
+        classes not named are 0. None = one class.
+    queue_order: within a class, "fifo" (oldest first), "lifo" (newest first)
+        or "adaptive_lifo" (oldest first until the oldest has waited
+        ``lifo_after_s`` seconds, then newest first).
+    codel: a :class:`~mqlb.queueorder.CoDel` bounding the wait while the
+        queue stays busy, or None.
     """
 
     servers: tuple
@@ -149,6 +161,10 @@ class LoadBalancer:
     health_checks: bool = True
     latency: float = 0.0
     abort_on_close: bool = False
+    priorities: dict | None = None
+    queue_order: str = "fifo"
+    lifo_after_s: float = 0.5
+    codel: CoDel | None = None
 
     def __post_init__(self):
         servers = tuple(self.servers) if isinstance(self.servers, (list, tuple)) else self.servers
@@ -173,6 +189,22 @@ class LoadBalancer:
         object.__setattr__(self, "latency", _checks.seconds("latency", self.latency, allow_zero=True))
         if not isinstance(self.abort_on_close, bool):
             raise TypeError(f"abort_on_close must be True or False, got {self.abort_on_close!r}")
+        object.__setattr__(self, "priorities", priorities("priorities", self.priorities, PRIORITY_CLASSES))
+        _checks.choice("queue_order", self.queue_order, QUEUE_ORDERS)
+        object.__setattr__(self, "lifo_after_s", _checks.seconds("lifo_after_s", self.lifo_after_s, allow_zero=True))
+        if self.codel is not None:
+            _checks.instance("codel", self.codel, CoDel, "a CoDel(target_s, interval_s) or None")
+        ordered = {"priorities": self.priorities is not None, "queue_order": self.queue_order != "fifo",
+                   "codel": self.codel is not None}
+        if any(ordered.values()) and (self.max_conns is None or self.on_full != "queue"):
+            name = next(k for k, v in ordered.items() if v)
+            raise ValueError(f"{name} orders the balancer's own queue, which needs max_conns and on_full='queue'; "
+                             f"got max_conns={self.max_conns!r}, on_full={self.on_full!r}")
+
+    @property
+    def orders_queue(self) -> bool:
+        """True if the balancer's queue is not plain first in, first out."""
+        return self.priorities is not None or self.queue_order != "fifo" or self.codel is not None
 
     @property
     def capacity(self) -> float:
@@ -196,8 +228,13 @@ class LoadBalancerRun:
         self.node_names = tuple(f"server {i}" for i in range(len(spec.servers)))
         self.nodes = [Node(env, i, s, self, run, first_number + i) for i, s in enumerate(spec.servers)]
         self.conns = [0] * len(self.nodes)
-        self.queue: deque = deque()          # requests held by the balancer (oldest first)
+        level = None
+        if spec.priorities is not None:
+            by_kind = [spec.priorities.get(name, 0) for name in run.kinds]
+            level = [by_kind[k] for k in run.kind]
+        self.queue = BalancerQueue(level, spec.queue_order, spec.lifo_after_s)   # requests held by the balancer
         self.waiting = 0                     # of which still waiting (not yet timed out)
+        self.busy_since = 0.0                # when the queue last became non-empty (CoDel)
         self.rng = random.Random(seed)
         self.next = 0                        # round-robin position
         if spec.weights is not None:
@@ -242,11 +279,16 @@ class LoadBalancerRun:
         if i is not None:
             self._assign(i, task)
         elif self.spec.on_full == "queue" and self.spec.max_conns is not None and self.n_up:
-            task.queued = self.env.now
+            now = task.queued = self.env.now
+            limit = self.spec.queue_timeout
+            if self.spec.codel is not None:
+                limit = min(limit, self.spec.codel.limit(now - self.busy_since if self.waiting else 0.0))
+            if not self.waiting:
+                self.busy_since = now
             self.queue.append(task)
             self.waiting += 1
-            if math.isfinite(self.spec.queue_timeout):
-                self.env.timeout(self.spec.queue_timeout).callbacks.append(lambda _e: self._queue_timeout(task))
+            if math.isfinite(limit):
+                self.env.timeout(limit).callbacks.append(lambda _e: self._queue_timeout(task))
         else:
             self.run.failed(task, REJECTED)
 
@@ -290,12 +332,10 @@ class LoadBalancerRun:
         self._pull(node)
 
     def _pull(self, node) -> None:
-        """A connection on ``node`` freed up: hand it the oldest queued request."""
+        """A connection on ``node`` freed up: hand it the next queued request."""
         limit, i = self.spec.max_conns, node.index
-        while self.queue and node.up and (limit is None or self.conns[i] < limit):
-            task = self.queue.popleft()
-            if task.queued < 0:
-                continue                               # already answered 503
+        while self.waiting and node.up and (limit is None or self.conns[i] < limit):
+            task = self.queue.pop(self.env.now)
             self.waiting -= 1
             task.queued = -1.0
             if self.run.client_gone(task) and self.spec.abort_on_close:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
+from .queueorder import MESSAGE_PRIORITIES, PriorityReady, priorities
 from .result import DEAD_LETTERED, REJECTED
 from .server import Node, Server
 
@@ -69,6 +70,12 @@ class Queue:
         crashed their consumer (None = redeliver for ever).
     message_ttl: seconds a message may wait in the queue; an expired message
         is dead-lettered when it reaches the head (None = no expiry).
+    priorities: job class name (routing key) -> message priority, 0..255, for
+        a queue declared with ``x-max-priority``: the highest priority is
+        delivered first, first in first out within one; classes not named
+        get 0. A consumer finishes what it holds (not preemptive); with
+        ``overflow="drop_head"`` the message dropped is the one next in line.
+        None = a plain queue.
     """
 
     name: str
@@ -79,6 +86,7 @@ class Queue:
     overflow: str = "drop_head"
     delivery_limit: int | None = None
     message_ttl: float | None = None
+    priorities: dict | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -102,6 +110,7 @@ class Queue:
         object.__setattr__(self, "delivery_limit", _checks.count("delivery_limit", self.delivery_limit, allow_none=True))
         if self.message_ttl is not None:
                 object.__setattr__(self, "message_ttl", _checks.seconds("message_ttl", self.message_ttl, allow_inf=True))
+        object.__setattr__(self, "priorities", priorities("priorities", self.priorities, MESSAGE_PRIORITIES))
 
 
 MAX_KEY_BYTES = 255
@@ -249,9 +258,13 @@ class _Consumer:
 
 
 class _QueueRun:
-    def __init__(self, index, spec: Queue):
+    def __init__(self, index, spec: Queue, run):
         self.index, self.spec = index, spec
-        self.ready: deque = deque()
+        if spec.priorities is None:
+            self.ready = deque()
+        else:                              # ready messages by priority (the same methods as a deque)
+            by_kind = [spec.priorities.get(name, 0) for name in run.kinds]
+            self.ready = PriorityReady([by_kind[k] for k in run.kind])
         self.consumers: list = []
         self.hungry: deque = deque()   # consumers that may have credit, round-robin order
         self.limit = math.inf if spec.prefetch is None else spec.prefetch
@@ -264,7 +277,7 @@ class MessageQueueRun:
         self.env, self.spec, self.run = env, spec, run
         self.queue_offset = queue_offset      # record queue index of this broker's first queue
         self.timing = spec.broker
-        self.queues = [_QueueRun(i, q) for i, q in enumerate(spec.queues)]
+        self.queues = [_QueueRun(i, q, run) for i, q in enumerate(spec.queues)]
         self.nodes, self.consumer_of, self.specs, self.node_names = [], [], [], []
         for q in self.queues:
             for k, server in enumerate(q.spec.consumers):

@@ -41,6 +41,8 @@ class _Run:
         self.env, self.client, self.rng = env, client, rng
         self.size = workload.size[rec_job].tolist()
         self.memory = workload.memory_mb[rec_job].tolist()
+        self.kind = workload.kind[rec_job].tolist()      # job class of each record (an index into kinds)
+        self.kinds = workload.kinds
         self.start = [math.nan] * n
         self.done = [math.nan] * n
         self.end = [math.nan] * n

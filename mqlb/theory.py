@@ -14,7 +14,9 @@ Computer Systems: Queueing Theory in Action*, Cambridge University Press, 2013
 scale-out), and L. Kleinrock, *Queueing Systems, Volume 1: Theory*, Wiley,
 1975 (Erlang B, Pollaczek-Khinchine, Little's law). The supermarket model is
 from M. Mitzenmacher, "The Power of Two Choices in Randomized Load Balancing",
-IEEE TPDS 12(10), 2001.
+IEEE TPDS 12(10), 2001. Non-preemptive priorities are from A. Cobham,
+"Priority Assignment in Waiting Line Problems", Operations Research 2(1), 1954
+(Harchol-Balter ch. 31).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "little_L",
     "little_W",
     "mg1",
+    "mg1_priority",
     "mg1_ps",
     "mm1",
     "mm1_random_split",
@@ -236,6 +239,39 @@ def mg1(lam: float, mean_size: float, c2: float) -> QueueMetrics:
     _stable(rho, f"lam={lam!r}, mean_size={mean_size!r}")
     Wq = rho / (1.0 - rho) * mean_size * (1.0 + c2) / 2.0
     return _metrics(lam, rho, p_wait=rho, W=mean_size + Wq, Wq=Wq)
+
+
+def mg1_priority(lams, mean_sizes, c2s) -> tuple:
+    """Mean waiting times (s, before service) of the classes of a non-preemptive
+    priority M/G/1 queue, highest priority first (Cobham 1954).
+
+    Class k arrives at ``lams[k]`` jobs/s with sizes of mean ``mean_sizes[k]``
+    (s) and squared coefficient of variation ``c2s[k]``. With rho_i = lam_i
+    E[S_i] and sigma_k = rho_1 + ... + rho_k:
+    E[W_k] = (sum_i lam_i E[S_i^2] / 2) / ((1 - sigma_{k-1}) (1 - sigma_k)).
+    The response time of class k is E[W_k] + mean_sizes[k].
+    """
+    lams, mean_sizes, c2s = (tuple(_checks.number(name, x) for x in _sequence(name, v))
+                             for name, v in (("lams", lams), ("mean_sizes", mean_sizes), ("c2s", c2s)))
+    if not len(lams) == len(mean_sizes) == len(c2s) >= 1:
+        raise ValueError(f"lams, mean_sizes and c2s must have one entry per class, got {len(lams)}, "
+                         f"{len(mean_sizes)} and {len(c2s)}")
+    for lam, size, c2 in zip(lams, mean_sizes, c2s):
+        _checks.positive("lams", lam), _checks.positive("mean_sizes", size), _checks.non_negative("c2s", c2)
+    rhos = [lam * size for lam, size in zip(lams, mean_sizes)]
+    _stable(sum(rhos), f"lams={lams!r}, mean_sizes={mean_sizes!r}")
+    residual = sum(lam * size * size * (1.0 + c2) for lam, size, c2 in zip(lams, mean_sizes, c2s)) / 2.0
+    waits, sigma = [], 0.0
+    for rho in rhos:
+        waits.append(residual / ((1.0 - sigma) * (1.0 - sigma - rho)))
+        sigma += rho
+    return tuple(waits)
+
+
+def _sequence(name: str, value) -> tuple:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of numbers, one per class, got {value!r}")
+    return tuple(value)
 
 
 def mg1_ps(lam: float, mean_size: float) -> float:
