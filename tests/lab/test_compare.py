@@ -36,7 +36,7 @@ def test_record_is_complete(record):
         assert key in record
     for k in ("rabbitmq", "nginx", "haproxy", "erlang_otp", "python", "pika"):
         assert record["versions"][k]
-    assert set(record["experiments"]) == {"light", "burst", "kill"}
+    assert set(record["experiments"]) == {"light", "burst", "kill", "priority"}
     # the record carries no local paths
     text = RECORD.read_text()
     assert "/home/" not in text and "/tmp/" not in text

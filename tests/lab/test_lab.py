@@ -38,7 +38,7 @@ def record(tmp_path_factory):
     _need_services()
     from lab.experiments import run_lab
     workdir = tmp_path_factory.mktemp("lab")
-    rec = run_lab(workdir, log=lambda *a: None)
+    rec = run_lab(workdir, log=lambda *a: None, which=("light", "burst", "kill"))  # priority: test_priority.py
     json.dumps(rec)  # the record must be JSON as it is
     return rec
 
