@@ -31,6 +31,8 @@ from .sweep import grid_points, shared_pool, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
 # which work to save: queue order, priorities, CoDel
 from .queueorder import QUEUE_ORDERS, CoDel
+# other brokers: a partitioned log (Kafka), a polled queue's visibility timeout (SQS)
+from .brokers import keyed, partitioned_log, visibility_expiries
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -44,4 +46,6 @@ __all__ = [
     "JobClass", "Workload", "make_workload",
     # which work to save: queue order, priorities, CoDel
     "QUEUE_ORDERS", "CoDel",
+    # other brokers: a partitioned log (Kafka), a polled queue's visibility timeout (SQS)
+    "keyed", "partitioned_log", "visibility_expiries",
 ]
