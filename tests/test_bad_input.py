@@ -112,6 +112,15 @@ CASES = [
     (simulate_each, dict(systems=[LoadBalancer([S])], workload=WL), TypeError, ["systems", "list", "dict"]),
     (simulate_each, dict(systems={"lb": LoadBalancer([S])}, workload=WL, executor="pool"), TypeError,
      ["executor", "'pool'", "Executor"]),
+    # other brokers: a partitioned log, the visibility timeout (labprio)
+    (mqlb.partitioned_log, dict(partitions=0), ValueError, ["partitions", "0", ">= 1"]),
+    (mqlb.partitioned_log, dict(partitions=2, consumer=Server(slots=2)), ValueError,
+     ["consumer", "slots=1", "slots=2"]),
+    (mqlb.partitioned_log, dict(partitions=2, consumer="fast"), TypeError, ["consumer", "'fast'", "Server"]),
+    (mqlb.keyed, dict(workload=WL, partitions=2, keys=[1, 2]), ValueError, ["keys", "one key per job", "[1, 2]"]),
+    (mqlb.keyed, dict(workload=WL, partitions=2.5), TypeError, ["partitions", "2.5", "whole number"]),
+    (mqlb.keyed, dict(workload="jobs", partitions=2), TypeError, ["workload", "'jobs'", "Workload"]),
+    (mqlb.visibility_expiries, dict(result="r", visibility_timeout=30), TypeError, ["result", "'r'", "Result"]),
 ]
 
 

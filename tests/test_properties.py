@@ -265,3 +265,23 @@ def test_the_balancer_index_chooses_as_the_scan_does(lb, wl, client, seed, weigh
     finally:
         loadbalancer.INDEX_FROM = saved
     assert scan.records.tobytes() == index.records.tobytes()
+
+
+# --- other brokers: a partitioned log (mqlb.brokers, labprio) ---
+log_consumers = st.builds(Server, speed=st.sampled_from([0.5, 1.0, 2.0]), slots=st.just(1),
+                          backlog=st.sampled_from([None, 0, 5]), discipline=st.sampled_from(["fcfs", "ps"]))
+
+
+@SETTINGS
+@given(partitions=st.integers(1, 5), consumer=log_consumers, wl=workloads(), client=clients,
+       seed=st.integers(0, 5), keys=st.sampled_from(["job", "few"]))
+def test_a_partitioned_log_accounts_for_every_job_once(partitions, consumer, wl, client, seed, keys):
+    kw = mqlb.keyed(wl, partitions, None if keys == "job" else [i % 3 for i in range(len(wl))])
+    res = mqlb.simulate(mqlb.partitioned_log(partitions, consumer), kw, client=client, seed=seed)
+    r = res.records
+    assert len(r) == len(wl) and sorted(r["id"].tolist()) == list(range(len(wl)))
+    assert sum(getattr(res.summary(), name) for name in mqlb.OUTCOMES) == len(r)
+    assert np.all(r["queue"] == kw.kind[r["id"]])          # each job in its key's partition
+    assert np.all(r["server"][np.isfinite(r["start"])] == r["queue"][np.isfinite(r["start"])])
+    decided = r[r["outcome"] != OUT["in_system"]]
+    assert np.all(decided["end"] >= decided["arrival"] - 1e-12)
