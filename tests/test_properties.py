@@ -62,6 +62,36 @@ brokers = st.builds(
 clients = st.builds(Client, timeout=st.sampled_from([math.inf, 3.0]), retries=st.sampled_from([0, 2]),
                     backoff=st.sampled_from([0.0, 0.5]), jitter=st.booleans())
 
+# -- which work to save: priorities, LIFO, adaptive LIFO, CoDel (drawn into every invariant below) ----------
+_PRIORITY_LEVELS = st.fixed_dictionaries({}, optional={"light": st.integers(-3, 3), "heavy": st.integers(-3, 3)})
+_ordered_balancers = st.builds(
+    LoadBalancer,
+    servers=st.lists(servers, min_size=1, max_size=4),
+    policy=st.sampled_from(mqlb.POLICIES),
+    max_conns=st.sampled_from([1, 3]),
+    on_full=st.just("queue"),
+    queue_timeout=st.sampled_from([math.inf, 1.0]),
+    health_checks=st.booleans(),
+    abort_on_close=st.booleans(),
+    priorities=st.one_of(st.none(), _PRIORITY_LEVELS),
+    queue_order=st.sampled_from(mqlb.QUEUE_ORDERS),
+    lifo_after_s=st.sampled_from([0.0, 0.5]),
+    codel=st.sampled_from([None, mqlb.CoDel(0.05, 0.5)]),
+)
+_priority_brokers = st.builds(
+    lambda consumers, prefetch, max_length, overflow, ttl, levels, broker: MessageQueue(
+        queues=[mqlb.Queue("jobs", consumers, None, prefetch, max_length, overflow, 2, ttl,
+                           {k: v + 3 for k, v in levels.items()})], broker=broker),
+    consumers=st.lists(servers, min_size=1, max_size=4), prefetch=st.sampled_from([1, 2, None]),
+    max_length=st.sampled_from([None, 3, 20]), overflow=st.sampled_from(["drop_head", "reject_publish"]),
+    ttl=st.sampled_from([None, 4.0]), levels=_PRIORITY_LEVELS,
+    broker=st.builds(Broker, deliver_latency=st.sampled_from([0.0, 0.05]), ack_latency=st.sampled_from([0.0, 0.05]),
+                     poll_interval=st.sampled_from([0.0, 0.0, 0.3])),
+)
+balancers = st.one_of(balancers, _ordered_balancers)
+brokers = st.one_of(brokers, _priority_brokers)
+# -- end of which work to save --------------------------------------------------------------------------------
+
 
 def _expected_records(system, wl):
     if isinstance(system, LoadBalancer):
