@@ -592,9 +592,6 @@ def exp_priority(root: Path, audit: Audit, rabbit, log=print) -> dict:
     return {"params": {**p, "servers": SERVERS, "slots": SLOTS}, "results": results}
 
 
-EXPERIMENTS = ("light", "burst", "kill", "priority")
-
-
 def run_lab(workdir: Path, log=print, which: tuple[str, ...] = ("light", "burst", "kill", "priority")) -> dict:
     t_start = time.time()
     workdir = Path(workdir)
