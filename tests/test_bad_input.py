@@ -112,7 +112,7 @@ CASES = [
     (simulate_each, dict(systems=[LoadBalancer([S])], workload=WL), TypeError, ["systems", "list", "dict"]),
     (simulate_each, dict(systems={"lb": LoadBalancer([S])}, workload=WL, executor="pool"), TypeError,
      ["executor", "'pool'", "Executor"]),
-    # other brokers: a partitioned log, the visibility timeout (labprio)
+    # other brokers: a partitioned log, the visibility timeout
     (mqlb.partitioned_log, dict(partitions=0), ValueError, ["partitions", "0", ">= 1"]),
     (mqlb.partitioned_log, dict(partitions=2, consumer=Server(slots=2)), ValueError,
      ["consumer", "slots=1", "slots=2"]),

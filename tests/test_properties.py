@@ -297,7 +297,7 @@ def test_the_balancer_index_chooses_as_the_scan_does(lb, wl, client, seed, weigh
     assert scan.records.tobytes() == index.records.tobytes()
 
 
-# --- other brokers: a partitioned log (mqlb.brokers, labprio) ---
+# --- other brokers: a partitioned log (mqlb.brokers) ---
 log_consumers = st.builds(Server, speed=st.sampled_from([0.5, 1.0, 2.0]), slots=st.just(1),
                           backlog=st.sampled_from([None, 0, 5]), discipline=st.sampled_from(["fcfs", "ps"]))
 
