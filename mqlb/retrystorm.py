@@ -34,7 +34,8 @@ from .server import Server
 from .simulate import simulate
 from .workload import Workload, make_workload
 
-__all__ = ["REMEDIES", "STORM", "remedies", "replicated", "scorecard", "storm_balancer", "storm_workload"]
+__all__ = ["REMEDIES", "STORM", "remedies", "replicated", "scorecard", "stays_down", "storm_balancer",
+           "storm_workload"]
 
 #: The storm of chapter 8: jobs/s before and after the surge, during it, and its times (s).
 STORM = dict(base=20.0, peak=60.0, surge_start=40.0, surge_end=70.0, duration=160.0)
@@ -109,6 +110,14 @@ def scorecard(result: Result, surge_start: float = STORM["surge_start"],
     asked = result.records[result.records["outcome"] != NOT_SENT]
     return dict(answered=s.completed / s.jobs, attempts=float(asked["attempts"].mean()), wasted=s.wasted_work,
                 recovery=recovery_time(result, surge_start, surge_end), refused=s.refused_locally / s.jobs)
+
+
+def stays_down(recovery: float, duration: float = STORM["duration"], surge_end: float = STORM["surge_end"],
+               margin_s: float = 10.0) -> bool:
+    """The metastable verdict of chapter 8: True if the system was still not back
+    to normal ``margin_s`` seconds before the traffic ended (``recovery`` from
+    :func:`scorecard`, s after ``surge_end``), long after the surge itself."""
+    return bool(_checks.number("recovery", recovery) > duration - surge_end - margin_s)
 
 
 def replicated(setups: dict, seeds=range(3, 8), **storm) -> dict:
