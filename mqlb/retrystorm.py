@@ -34,7 +34,7 @@ from .server import Server
 from .simulate import simulate
 from .workload import Workload, make_workload
 
-__all__ = ["REMEDIES", "STORM", "remedies", "replicated", "scorecard", "stays_down", "storm_balancer",
+__all__ = ["FIGURES", "REMEDIES", "STORM", "remedies", "replicated", "scorecard", "stays_down", "storm_balancer",
            "storm_workload"]
 
 #: The storm of chapter 8: jobs/s before and after the surge, during it, and its times (s).
