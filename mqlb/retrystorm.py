@@ -120,19 +120,32 @@ def stays_down(recovery: float, duration: float = STORM["duration"], surge_end: 
     return bool(_checks.number("recovery", recovery) > duration - surge_end - margin_s)
 
 
-def replicated(setups: dict, seeds=range(3, 8), **storm) -> dict:
+def replicated(setups: dict, seeds=range(3, 8), *, executor=None, **storm) -> dict:
     """name -> figure -> :class:`~mqlb.claims.Estimate` (mean and 95 % interval)
     of :func:`scorecard` over one storm per seed in ``seeds`` (every setup gets
-    the same streams); ``storm`` overrides settings of :data:`STORM`."""
+    the same streams); ``storm`` overrides settings of :data:`STORM`.
+    executor: run the simulations there (e.g. :func:`mqlb.shared_pool`); by
+    default one after the other here. The figures are the same either way."""
     seeds = [_checks.count("seed", s, minimum=0) for s in seeds]
     if len(seeds) < 2:
         raise ValueError(f"seeds must hold at least 2 seeds for an interval, got {seeds!r}")
     s = {**STORM, **storm}
-    streams = [storm_workload(seed=seed, **s) for seed in seeds]
-    cards = {name: [scorecard(simulate(system, wl, client=client, seed=0), s["surge_start"], s["surge_end"])
-                    for wl in streams]
-             for name, (system, client) in setups.items()}
+    tasks = [(name, system, client, seed) for name, (system, client) in setups.items() for seed in seeds]
+    if executor is None:
+        cards = [_card(system, client, seed, s) for _, system, client, seed in tasks]
+    else:
+        futures = [executor.submit(_card, system, client, seed, s) for _, system, client, seed in tasks]
+        cards = [f.result() for f in futures]
+    by_name: dict = {name: [] for name in setups}
+    for (name, *_), card in zip(tasks, cards):
+        by_name[name].append(card)
     return {name: {key: Estimate.of([c[key] for c in runs],
                                     (0.0, 1.0) if key in ("answered", "refused") else (0.0, np.inf))
                    for key in FIGURES}
-            for name, runs in cards.items()}
+            for name, runs in by_name.items()}
+
+
+def _card(system, client, seed: int, storm: dict) -> dict:
+    """The scorecard of one setup on the storm of ``seed``."""
+    result = simulate(system, storm_workload(seed=seed, **storm), client=client, seed=0)
+    return scorecard(result, storm["surge_start"], storm["surge_end"])

@@ -205,3 +205,12 @@ def test_scorecard_and_replication_refuse_bad_input():
         retrystorm.replicated(retrystorm.remedies(), seeds=[3])
     with pytest.raises(TypeError, match="unknown settings"):
         retrystorm.storm_workload(peek=3)
+
+
+def test_replication_gives_the_same_figures_in_a_pool():
+    from concurrent.futures import ThreadPoolExecutor
+    setups = {name: retrystorm.remedies()[name] for name in ("backoff + jitter", "circuit breaker")}
+    here = retrystorm.replicated(setups, seeds=[3, 4], duration=90.0)
+    with ThreadPoolExecutor(2) as pool:
+        assert retrystorm.replicated(setups, seeds=[3, 4], duration=90.0, executor=pool) == here
+    assert here["circuit breaker"]["refused"].mean > 0 == here["backoff + jitter"]["refused"].mean
