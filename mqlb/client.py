@@ -15,7 +15,7 @@ Three client-side controls, all off by default:
   client refuses every attempt for ``open_s`` seconds, then lets
   ``half_open_probes`` through and closes again if they all succeed.
 
-An attempt the client refuses is never sent; the job ends ``refused``.
+An attempt the client refuses is never sent; the job ends ``refused_locally``.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from .server import Server
 from .simulate import simulate
 from .workload import Workload, make_workload
 
-__all__ = ["FIGURES", "REMEDIES", "STORM", "remedies", "replicated", "scorecard", "stays_down", "storm_balancer",
+__all__ = ["BREAKER", "BUDGET", "FIGURES", "REMEDIES", "STORM", "remedies", "replicated", "scorecard", "stays_down", "storm_balancer",
            "storm_workload"]
 
 #: The storm of chapter 8: jobs/s before and after the surge, during it, and its times (s).
@@ -43,6 +43,10 @@ STORM = dict(base=20.0, peak=60.0, surge_start=40.0, surge_end=70.0, duration=16
 #: The remedies, in the order the chapter discusses them.
 REMEDIES = ("no remedy", "backoff + jitter", "stale work dropped", "retry budget", "adaptive throttling",
             "circuit breaker", "budget + stale work dropped")
+
+#: The retry budget and the circuit breaker the remedies use by default.
+BUDGET = RetryBudget(ratio=0.1, tokens=10.0)
+BREAKER = CircuitBreaker(failures=5, open_s=5.0, half_open_probes=1)
 
 #: The figures of :func:`scorecard`.
 FIGURES = ("answered", "attempts", "wasted", "recovery", "refused")
@@ -73,9 +77,8 @@ def storm_balancer(*, n_servers: int = 4, drop_stale: bool = False) -> LoadBalan
 
 
 def remedies(*, timeout: float = 2.0, retries: int = 3, backoff: float = 1.0,
-             budget: RetryBudget = RetryBudget(ratio=0.1, tokens=10.0),
-             throttle_k: float = 2.0, throttle_window: float = 120.0,
-             breaker: CircuitBreaker = CircuitBreaker(failures=5, open_s=5.0, half_open_probes=1)) -> dict:
+             budget: RetryBudget = BUDGET, throttle_k: float = 2.0, throttle_window: float = 120.0,
+             breaker: CircuitBreaker = BREAKER) -> dict:
     """name -> (balancer, client) for every remedy of :data:`REMEDIES`.
 
     Every client gives up after ``timeout`` s and retries up to ``retries``
