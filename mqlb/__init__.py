@@ -33,6 +33,8 @@ from .workload import JobClass, Workload, make_workload
 from .queueorder import QUEUE_ORDERS, CoDel
 # other brokers: a partitioned log (Kafka), a polled queue's visibility timeout (SQS)
 from .brokers import keyed, partitioned_log, visibility_expiries
+# Clients that back off (retry budget, adaptive throttling, circuit breaker)
+from .client import CircuitBreaker, RetryBudget
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -48,4 +50,6 @@ __all__ = [
     "QUEUE_ORDERS", "CoDel",
     # other brokers: a partitioned log (Kafka), a polled queue's visibility timeout (SQS)
     "keyed", "partitioned_log", "visibility_expiries",
+    # Clients that back off
+    "CircuitBreaker", "RetryBudget",
 ]

@@ -82,6 +82,8 @@ def why_not(system, workload, client, failures=()) -> str | None:
         return "jobs hold memory (summed in event order)"
     if client.retries:
         return "clients retry"
+    if client.holds_back or client.retry_budget is not None:
+        return "clients hold back (a retry budget, adaptive throttling or a circuit breaker)"
     if isinstance(system, MessageQueue):
         if len(system.queues) != 1:
             return "more than one broker queue"

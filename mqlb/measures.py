@@ -21,11 +21,13 @@ __all__ = ["failed_jobs", "goodput_series", "recovery_time", "stranded_share", "
 
 
 def failed_jobs(summary: Summary) -> int:
-    """Jobs that did not get their answer: lost in a crash, rejected, timed out
-    or dead-lettered (a job still in the system at the end is not counted)."""
+    """Jobs that did not get their answer: lost in a crash, rejected, timed out,
+    dead-lettered or refused by their own client (a job still in the system at
+    the end is not counted)."""
     if not isinstance(summary, Summary):
         raise TypeError(f"failed_jobs needs a Summary (result.summary()), got {type(summary).__name__}")
-    return int(summary.lost + summary.rejected + summary.timed_out + summary.dead_lettered)
+    return int(summary.lost + summary.rejected + summary.timed_out + summary.dead_lettered
+               + summary.refused_locally)
 
 
 def surge_scorecard(result: Result, surge_start: float, surge_end: float) -> dict:

@@ -18,7 +18,8 @@ done       time that service finished (NaN if never)
 end        time the client learned the outcome (s): the answer, the rejection,
            the loss, or its own timeout; NaN while ``in_system`` or ``not_sent``
 server     server or consumer index that served it last (-1 if none)
-attempts   times the client sent the job (1 + retries)
+attempts   times the client sent the job (1 + retries; attempts the client
+           refused itself are not counted, so a job refused at once has 0)
 starts     times any server started work on it (> attempts: work repeated)
 deliveries times a broker delivered it to a consumer (0 behind a load balancer;
            > 1: redelivered after a consumer crash)
@@ -36,6 +37,12 @@ after the end of the run (``simulate(until=...)``, or an early stop; see
 ``Result.stopped_early``) was never sent: its outcome is ``not_sent``, its
 ``start``, ``done`` and ``end`` are NaN, ``attempts`` is 0, and it is left out
 of every count, rate and summary figure (``Summary.not_sent`` says how many).
+
+A job whose client refused an attempt itself (adaptive throttling or an open
+circuit breaker, see :class:`~mqlb.client.Client`) ends ``refused_locally``
+at that moment (``end``); that attempt reached no server and is not in
+``attempts``. Such a job is one the clients asked for: it counts in
+``Summary.jobs`` and in the success rate (as a failure), never in the work.
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_system", "not_sent")
+OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_system", "not_sent",
+            "refused_locally")
 """Every job ends in exactly one of these:
 
 - completed: the answer reached the client in time;
@@ -56,9 +64,12 @@ OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_s
 - in_system: sent, and still waiting or in service when the simulation stopped;
 - not_sent: its arrival time lies after the end of the run (``until``, or an
   early stop): the client never sent it, so it is in no count of jobs, rate or
-  summary figure.
+  summary figure;
+- refused_locally: the client itself refused to send an attempt (adaptive
+  throttling, an open circuit breaker): no server saw that attempt, and the
+  job failed without costing the servers anything more.
 """
-COMPLETED, REJECTED, TIMED_OUT, LOST, DEAD_LETTERED, IN_SYSTEM, NOT_SENT = range(len(OUTCOMES))
+COMPLETED, REJECTED, TIMED_OUT, LOST, DEAD_LETTERED, IN_SYSTEM, NOT_SENT, REFUSED_LOCALLY = range(len(OUTCOMES))
 
 RECORD_DTYPE = np.dtype([
     ("id", np.int64), ("kind", np.int16), ("queue", np.int16), ("size", np.float64),
@@ -111,7 +122,7 @@ class ServerStats:
 class Summary:
     """Figures derived from the records only (times in s, rates in jobs/s)."""
 
-    jobs: int                # jobs sent (every record but the not_sent ones)
+    jobs: int                # jobs the clients asked for (every record but the not_sent ones)
     completed: int
     rejected: int
     timed_out: int
@@ -119,6 +130,7 @@ class Summary:
     dead_lettered: int
     in_system: int
     not_sent: int            # arrival after the end of the run: in no other figure
+    refused_locally: int     # the client refused an attempt itself (throttle, breaker): a failure
     span: float              # first arrival to last outcome (s)
     throughput: float        # jobs whose service finished, per second (useful or not)
     goodput: float           # completed jobs per second

@@ -19,11 +19,12 @@ import simpy
 from . import _checks
 from . import fastpath
 from .budget import StoppedEarly, check_work, event_budget, expected_span, run_events
-from .client import Client
+from .client import Client, Holdback
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
-from .result import COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, TIMED_OUT, Result, ServerStats
+from .result import (COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, REFUSED_LOCALLY, TIMED_OUT, Result,
+                     ServerStats)
 from .sampler import Sampler
 from .server import Task
 from .workload import Workload
@@ -60,7 +61,10 @@ class _Run:
         self.finished = env.event()
         self.crash_log: list = []
         self.system = None
-        self.deadline_events = client.retries > 0 and math.isfinite(client.timeout)
+        controlled = client.holds_back or client.retry_budget is not None
+        self.holdback = Holdback(client, rng) if controlled else None
+        # A client that retries or holds back must learn of a timeout when it happens.
+        self.deadline_events = (client.retries > 0 or controlled) and math.isfinite(client.timeout)
 
     # -- sending -----------------------------------------------------------------
     def arrive(self, rec: int) -> None:
@@ -76,6 +80,9 @@ class _Run:
 
     def send(self, rec: int, attempt: int) -> None:
         now = self.env.now
+        if self.holdback is not None and not self.holdback.allow(rec, attempt, now):
+            self._finalize(rec, REFUSED_LOCALLY, now)     # never sent: ``attempts`` stays attempt - 1
+            return
         self.attempts[rec] = self.live[rec] = attempt
         self.sent[rec] = now
         task = Task(rec, attempt, self.size[rec], self.memory[rec], now)
@@ -116,6 +123,8 @@ class _Run:
         if at > deadline:
             self._fail(rec, task.attempt, TIMED_OUT, deadline)
         else:
+            if self.holdback is not None:
+                self.holdback.answered(rec, task.attempt, self.env.now)
             self._finalize(rec, COMPLETED, at)
 
     def failed(self, task: Task, outcome: int, at: float | None = None) -> None:
@@ -161,7 +170,10 @@ class _Run:
             self._fail(task.rec, task.attempt, TIMED_OUT, self.env.now)
 
     def _fail(self, rec: int, attempt: int, outcome: int, at: float) -> None:
-        if attempt <= self.client.retries:
+        holdback = self.holdback
+        if holdback is not None:
+            holdback.failed(rec, attempt, self.env.now)
+        if attempt <= self.client.retries and (holdback is None or holdback.may_retry()):
             self.live[rec] = attempt + 1             # the old attempt is abandoned, and with it
             self.start[rec] = self.done[rec] = math.nan   # its times: they describe the deciding attempt
             self.server[rec] = -1

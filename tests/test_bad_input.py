@@ -121,6 +121,19 @@ CASES = [
     (mqlb.keyed, dict(workload=WL, partitions=2.5), TypeError, ["partitions", "2.5", "whole number"]),
     (mqlb.keyed, dict(workload="jobs", partitions=2), TypeError, ["workload", "'jobs'", "Workload"]),
     (mqlb.visibility_expiries, dict(result="r", visibility_timeout=30), TypeError, ["result", "'r'", "Result"]),
+    # Clients that back off: retry budget, adaptive throttling, circuit breaker
+    (mqlb.RetryBudget, dict(ratio=1.5), ValueError, ["retry_budget ratio", "1.5", "between 0 and 1"]),
+    (mqlb.RetryBudget, dict(ratio=-0.1), ValueError, ["retry_budget ratio", "-0.1", "between 0 and 1"]),
+    (mqlb.RetryBudget, dict(tokens=math.inf), ValueError, ["retry_budget tokens", "inf", "between 0 and"]),
+    (mqlb.RetryBudget, dict(tokens="ten"), TypeError, ["retry_budget tokens", "'ten'", "real number"]),
+    (mqlb.CircuitBreaker, dict(failures=0), ValueError, ["breaker failures", "0", ">= 1"]),
+    (mqlb.CircuitBreaker, dict(open_s=0), ValueError, ["breaker open_s", "0", "> 0"]),
+    (mqlb.CircuitBreaker, dict(half_open_probes=1.5), TypeError, ["breaker half_open_probes", "1.5", "whole number"]),
+    (Client, dict(retry_budget=0.1), TypeError, ["retry_budget", "0.1", "RetryBudget"]),
+    (Client, dict(throttle_k=0.5), ValueError, ["throttle_k", "0.5", ">= 1"]),
+    (Client, dict(throttle_k=math.inf), ValueError, ["throttle_k", "inf", "finite"]),
+    (Client, dict(throttle_k=2, throttle_window=0), ValueError, ["throttle_window", "0", "> 0"]),
+    (Client, dict(breaker=dict(failures=5)), TypeError, ["breaker", "failures", "CircuitBreaker"]),
 ]
 
 

@@ -61,6 +61,29 @@ brokers = st.builds(
 )
 clients = st.builds(Client, timeout=st.sampled_from([math.inf, 3.0]), retries=st.sampled_from([0, 2]),
                     backoff=st.sampled_from([0.0, 0.5]), jitter=st.booleans())
+# -- clients that back off: retry budget, adaptive throttling, circuit breaker --------------
+# Half the clients draw them; a refused job has attempts 0 only if its first attempt was refused.
+clients = st.one_of(clients, st.builds(
+    Client, timeout=st.sampled_from([math.inf, 3.0]), retries=st.sampled_from([0, 2]),
+    backoff=st.sampled_from([0.0, 0.5]), jitter=st.booleans(),
+    retry_budget=st.sampled_from([None, mqlb.RetryBudget(ratio=0.0, tokens=1.0), mqlb.RetryBudget()]),
+    throttle_k=st.sampled_from([None, 1.0, 2.0]), throttle_window=st.sampled_from([5.0, 120.0]),
+    breaker=st.sampled_from([None, mqlb.CircuitBreaker(failures=1, open_s=0.5),
+                             mqlb.CircuitBreaker(failures=3, open_s=5.0, half_open_probes=2)])))
+REFUSED = OUT["refused_locally"]
+
+
+@SETTINGS
+@given(system=st.one_of(balancers, brokers), wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_a_job_the_client_refused_ended_then_and_was_never_served_after(system, wl, client, seed):
+    _, res = _run(system, wl, client, seed)
+    r = res.records[res.records["outcome"] == REFUSED]
+    if not client.holds_back:
+        assert len(r) == 0
+    assert np.all(r["end"] >= r["arrival"]) and np.all(np.isnan(r["start"]) & np.isnan(r["done"]))
+    assert np.all(r["server"] == -1) and np.all(r["attempts"] <= client.retries)
+    assert np.all(r["work"][r["attempts"] == 0] == 0) and np.all(r["starts"][r["attempts"] == 0] == 0)
+# -- end of clients that back off ----------------------------------------------------------
 
 # -- which work to save: priorities, LIFO, adaptive LIFO, CoDel (drawn into every invariant below) ----------
 _PRIORITY_LEVELS = st.fixed_dictionaries({}, optional={"light": st.integers(-3, 3), "heavy": st.integers(-3, 3)})
@@ -127,7 +150,7 @@ def test_every_job_is_accounted_for_once_and_times_are_ordered(system, wl, clien
     assert np.all(done["done"] >= done["start"] - 1e-12)
     ok = r[r["outcome"] == OUT["completed"]]
     assert np.all(ok["work"] >= ok["size"] * (1 - 1e-9))
-    assert np.all(r["work"] >= 0) and np.all(r["attempts"] >= 1)
+    assert np.all(r["work"] >= 0) and np.all((r["attempts"] >= 1) | (r["outcome"] == REFUSED))
     assert np.all(r["attempts"] <= client.retries + 1)
     if math.isinf(client.timeout):
         assert not np.any(r["outcome"] == OUT["timed_out"]) or isinstance(system, LoadBalancer)
@@ -211,7 +234,7 @@ def test_every_outcome_is_true_to_what_happened(system, wl, client, seed, until,
     outcome = r["outcome"]
     # Never sent: exactly the records with no attempt, all after the stop, with no times.
     not_sent = outcome == OUT["not_sent"]
-    assert np.array_equal(not_sent, r["attempts"] == 0)
+    assert np.array_equal(not_sent, (r["attempts"] == 0) & (outcome != REFUSED))
     if until is None and res.stopped_early is None:
         assert not not_sent.any()
     if until is not None and res.stopped_early is None:

@@ -44,7 +44,8 @@ from matplotlib.patches import Rectangle
 
 from .. import _checks
 from .style import BOOK_RC, COLOURS
-from ..result import COMPLETED, DEAD_LETTERED, IN_SYSTEM, LOST, NOT_SENT, OUTCOMES, REJECTED, TIMED_OUT, Result
+from ..result import (COMPLETED, DEAD_LETTERED, IN_SYSTEM, LOST, NOT_SENT, OUTCOMES, REFUSED_LOCALLY, REJECTED,
+                      TIMED_OUT, Result)
 
 __all__ = ["Replay", "counts_at", "replay"]
 
@@ -52,7 +53,8 @@ _FAILED = "failed"
 _LANE_SLOTS = 5.6         # width of a waiting line, in block units
 _BOX = (6.1, 3.3)         # x and width of a server's box
 _AGE_MAP = mpl.colormaps["viridis_r"]
-_FAILURE_WORDS = ((LOST, "lost"), (REJECTED, "refused"), (TIMED_OUT, "timed out"), (DEAD_LETTERED, "dead-lettered"))
+_FAILURE_WORDS = ((LOST, "lost"), (REJECTED, "refused"), (TIMED_OUT, "timed out"), (DEAD_LETTERED, "dead-lettered"),
+                  (REFUSED_LOCALLY, "held back"))
 # matplotlib's player uses Font Awesome 4 icons from a CDN; the book loads nothing from
 # other hosts, so the buttons get characters every font has (the titles stay).
 _ICONS = {"fa-minus": "\u2212", "fa-fast-backward": "\u25ae\u25c0\u25c0", "fa-step-backward": "\u25ae\u25c0",
@@ -80,7 +82,7 @@ def counts_at(result: Result, t: float) -> dict:
 def summary_counts(result: Result) -> dict:
     """The run's summary in the same three counts as :func:`counts_at`."""
     s = result.summary()
-    return {"answered": s.completed, _FAILED: s.rejected + s.timed_out + s.lost + s.dead_lettered,
+    return {"answered": s.completed, _FAILED: s.rejected + s.timed_out + s.lost + s.dead_lettered + s.refused_locally,
             "in_system": s.in_system}
 
 
