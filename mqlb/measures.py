@@ -5,6 +5,8 @@
   the traffic surge (chapters 8 and 9);
 - :func:`stranded_share`: how often a consumer sat idle while work waited
   elsewhere (chapter 3);
+- :func:`blocked_publishes`: jobs whose publish the broker's memory alarm
+  blocked (chapter 8);
 - :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
   live with the surge scenario and are re-exported here.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 from .result import Result, Summary
 from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
 
-__all__ = ["failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
+__all__ = ["blocked_publishes", "failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
 
 
 def failed_jobs(summary: Summary) -> int:
@@ -60,3 +62,12 @@ def stranded_share(result: Result) -> float:
     idle = (tl.in_service == 0).any(axis=1)
     waiting = (tl.queue.sum(axis=1) > 0) | ((tl.in_flight - tl.in_service) > 0).any(axis=1)
     return float((idle & waiting).mean())
+
+
+def blocked_publishes(result: Result, publish_latency: float = 0.0) -> int:
+    """Jobs of a MessageQueue run whose first publish reached the broker (``arrival + publish_latency``)
+    while its memory alarm blocked publishers (``Result.publish_blocked``)."""
+    if not isinstance(result, Result):
+        raise TypeError(f"blocked_publishes needs a Result, got {type(result).__name__}")
+    reach = result.records["arrival"] + publish_latency
+    return int(sum(((reach >= start) & (reach < end)).sum() for start, end in result.publish_blocked))
