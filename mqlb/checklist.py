@@ -139,16 +139,16 @@ def checklist(service: Service) -> list[Line]:
              f"{s.servers} × {prefetch} = {held} of {s.message_kb:g} KB = {held_mb:.3g} MB, must stay below the "
              f"watermark (RAM × {BROKER_WATERMARK:g}, beside the broker's own memory), or its memory alarm "
              f"blocks every publisher before the queue bound refuses anyone",
-             "{ref}`broker-limits-section`", "rabbitmq_memory"),
+             "{doc}`08-the-traffic-surge`, the broker's own limits", "rabbitmq_memory"),
         Line("RabbitMQ", "persistent messages (delivery_mode 2, durable queues)",
              f"for work that must survive a broker restart; a disk that writes {s.peak_rate:g} messages/s",
              f"each persistent message is written once: the disk must keep up with the surge's "
              f"{s.peak_rate:g} publishes/s (under {1000 / s.peak_rate:.0f} ms a write), or publishers are slowed",
-             "{ref}`broker-limits-section`", "rabbitmq_persistence"),
+             "{doc}`08-the-traffic-surge`, the broker's own limits", "rabbitmq_persistence"),
         Line("Celery", "task_acks_late, worker_prefetch_multiplier", "True, 1 (the defaults are False, 4)",
              "acknowledge after the task, so a worker that dies hands its tasks back instead of losing them; "
              "reserve one message per process, so short tasks do not wait behind a long one in a busy "
-             "worker's buffer while another worker idles", "{ref}`celery-defaults-section`", "celery_configuration"),
+             "worker's buffer while another worker idles", "{doc}`06-when-a-message-queue-fits`, defaults people run", "celery_configuration"),
         Line("nginx", "server … max_conns, with a shared zone", f"{fit} per server",
              f"no more requests per server than fit in its memory ({fit_text}); without a `zone` the limit "
              f"counts per worker process", "{numref}`fig-07-memory`", "nginx_upstream"),
