@@ -6,7 +6,8 @@
 - :func:`stranded_share`: how often a consumer sat idle while work waited
   elsewhere (chapter 3);
 - :func:`blocked_publishes`: jobs whose publish the broker's memory alarm
-  blocked (chapter 8);
+  blocked, and :func:`most_held`: the most messages a broker without a memory
+  limit held at once (chapter 8);
 - :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
   live with the surge scenario and are re-exported here.
 
@@ -16,10 +17,12 @@ objects only; nothing here draws or formats.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .result import Result, Summary
 from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
 
-__all__ = ["blocked_publishes", "failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
+__all__ = ["blocked_publishes", "failed_jobs", "most_held", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
 
 
 def failed_jobs(summary: Summary) -> int:
@@ -71,3 +74,19 @@ def blocked_publishes(result: Result, publish_latency: float = 0.0) -> int:
         raise TypeError(f"blocked_publishes needs a Result, got {type(result).__name__}")
     reach = result.records["arrival"] + publish_latency
     return int(sum(((reach >= start) & (reach < end)).sum() for start, end in result.publish_blocked))
+
+
+def most_held(result: Result) -> int:
+    """The most messages a broker held at once, ready or unacknowledged, in a run
+    of a :class:`~mqlb.MessageQueue` with no hop latencies and no timeouts: a
+    message is held from its arrival until its consumer finishes it (a finish
+    counts before an arrival at the same instant)."""
+    if not isinstance(result, Result):
+        raise TypeError(f"most_held needs a Result, got {type(result).__name__}")
+    r = result.records
+    if len(r) == 0:
+        return 0
+    times = np.concatenate([r["arrival"], r["done"]])
+    steps = np.concatenate([np.ones(len(r)), -np.ones(len(r))])
+    order = np.lexsort((steps, times))
+    return int(np.cumsum(steps[order]).max())
