@@ -148,7 +148,8 @@ def checklist(service: Service) -> list[Line]:
         Line("Celery", "task_acks_late, worker_prefetch_multiplier", "True, 1 (the defaults are False, 4)",
              "acknowledge after the task, so a worker that dies hands its tasks back instead of losing them; "
              "reserve one message per process, so short tasks do not wait behind a long one in a busy "
-             "worker's buffer while another worker idles", "{doc}`06-when-a-message-queue-fits`, defaults people run", "celery_configuration"),
+             "worker's buffer while another worker idles", "{doc}`06-when-a-message-queue-fits`, defaults people run",
+             "celery_configuration"),
         Line("nginx", "server … max_conns, with a shared zone", f"{fit} per server",
              f"no more requests per server than fit in its memory ({fit_text}); without a `zone` the limit "
              f"counts per worker process", "{numref}`fig-07-memory`", "nginx_upstream"),
