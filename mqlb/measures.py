@@ -67,12 +67,14 @@ def stranded_share(result: Result) -> float:
     return float((idle & waiting).mean())
 
 
-def blocked_publishes(result: Result, publish_latency: float = 0.0) -> int:
-    """Jobs of a MessageQueue run whose first publish reached the broker (``arrival + publish_latency``)
-    while its memory alarm blocked publishers (``Result.publish_blocked``)."""
+def blocked_publishes(result: Result, publish_latency: float = 0.0, kind: str | None = None) -> int:
+    """Jobs whose first publish reached the broker (``arrival + publish_latency``)
+    while its memory alarm blocked publishers (``Result.publish_blocked``).
+    kind: count one job class only (in a :class:`~mqlb.Hybrid`, the classes its
+    broker receives: the others never publish)."""
     if not isinstance(result, Result):
         raise TypeError(f"blocked_publishes needs a Result, got {type(result).__name__}")
-    reach = result.records["arrival"] + publish_latency
+    reach = result.select(kind)["arrival"] + publish_latency
     return int(sum(((reach >= start) & (reach < end)).sum() for start, end in result.publish_blocked))
 
 
