@@ -51,8 +51,9 @@ class Broker:
     The broker's own limits (defaults: none). memory_mb: the broker machine's
     memory (MB; inf = no memory alarm). high_watermark: the fraction of it the
     broker may fill with messages before it blocks publishers (RabbitMQ's
-    ``vm_memory_high_watermark``, default 0.4). message_kb: memory one held
-    message costs, ready or unacknowledged (KB: payload plus overhead). The
+    ``vm_memory_high_watermark``; 0.4 is its default up to 3.13, 0.6 from
+    4.0). message_kb: memory one held message costs, ready or unacknowledged
+    (KB: payload plus overhead). The
     broker blocks a publish while the messages it holds cost at least
     ``high_watermark × memory_mb``, and admits blocked publishes, oldest
     first, as acknowledgements free memory. A client that has given up by
@@ -335,7 +336,7 @@ class MessageQueueRun:
         self.blocked: deque = deque()          # publishes waiting for the alarm to clear, oldest first
         self.unblocking = False                # a resume is scheduled
         self.disk_free = 0.0                   # when the disk finishes its last queued write (s)
-        self.alarms: list = []                 # [start, end] of each memory alarm (s)
+        self.alarms: list = []                 # [start, end] of each spell of blocked publishes (s)
         self.delivering = False                # inside _deliver: the dispatch loop relists the consumer
         for c in self.consumer_of:
             if self.polling:
