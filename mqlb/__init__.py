@@ -35,6 +35,9 @@ from .queueorder import QUEUE_ORDERS, CoDel
 from .brokers import keyed, partitioned_log, visibility_expiries
 # Clients that back off (retry budget, adaptive throttling, circuit breaker)
 from .client import CircuitBreaker, RetryBudget
+# broker limits, Celery presets, asynchronous request-reply
+from . import asyncreply, presets
+from .messagequeue import ACKS
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -52,4 +55,6 @@ __all__ = [
     "keyed", "partitioned_log", "visibility_expiries",
     # Clients that back off
     "CircuitBreaker", "RetryBudget",
+    # broker limits, Celery presets, asynchronous request-reply
+    "ACKS", "asyncreply", "presets",
 ]

@@ -24,10 +24,13 @@ from dataclasses import dataclass
 
 from . import _checks
 
-__all__ = ["Line", "Service", "TARGET_UTILISATION", "checklist", "markdown_table"]
+__all__ = ["BROKER_WATERMARK", "Line", "Service", "TARGET_UTILISATION", "checklist", "markdown_table"]
 
 #: Utilisation to plan for: above it the response time climbs the hockey stick.
 TARGET_UTILISATION = 0.7
+
+#: RabbitMQ's vm_memory_high_watermark default up to 3.13 (4.0 raised it to 0.6).
+BROKER_WATERMARK = 0.4
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,14 @@ class Service:
     peak_rate: float             # jobs/s in the surge you plan for
     longest_job_s: float | None = None   # the longest job you expect (s); default 10 × job_s
     hop_s: float = 0.001         # one broker hop, e.g. delivery or acknowledgement (s)
+    message_kb: float = 64.0     # one message in the broker: payload and overhead (KB)
 
     def __post_init__(self):
         for name in ("job_s", "server_memory_mb", "patience_s", "rate", "peak_rate"):
             _checks.positive(name, getattr(self, name))
         _checks.non_negative("job_memory_mb", self.job_memory_mb)
         _checks.non_negative("hop_s", self.hop_s)
+        _checks.positive("message_kb", self.message_kb)
         _checks.count("servers", self.servers)
         if self.longest_job_s is not None and _checks.positive("longest_job_s", self.longest_job_s) < self.job_s:
             raise ValueError(f"longest_job_s must be at least job_s ({self.job_s!r}), got {self.longest_job_s!r}")
@@ -82,7 +87,7 @@ class Service:
 class Line:
     """One setting of the checklist."""
 
-    software: str        # "RabbitMQ", "nginx", "HAProxy" or "autoscaling"
+    software: str        # "RabbitMQ", "Celery", "nginx", "HAProxy" or "autoscaling"
     setting: str         # the directive or argument
     value: str           # what to set, for this service
     rule: str            # the rule, with the service's numbers put in
@@ -103,6 +108,9 @@ def checklist(service: Service) -> list[Line]:
     ack_timeout = max(1800.0, 2 * prefetch * longest)
     need = math.ceil(s.rate * s.job_s / TARGET_UTILISATION)
     need_peak = math.ceil(s.peak_rate * s.job_s / TARGET_UTILISATION)
+    held = ready + s.servers * prefetch                      # most messages the broker holds with these bounds
+    held_mb = held * s.message_kb / 1024
+    broker_mb = held_mb / BROKER_WATERMARK
     lines = [
         Line("RabbitMQ", "prefetch (basic.qos), manual acks", str(prefetch),
              f"at most what a consumer can hold ({fit_text} = {fit}), and at least 1 + 2 hops ÷ job time "
@@ -126,6 +134,22 @@ def checklist(service: Service) -> list[Line]:
         Line("RabbitMQ", "publisher confirms", "on",
              "the producer learns of a refused or lost publish instead of assuming it arrived", "",
              "rabbitmq_reliability"),
+        Line("RabbitMQ", "vm_memory_high_watermark", f"{BROKER_WATERMARK:g}; RAM for messages ≥ {broker_mb:.3g} MB",
+             f"the messages the bounds above let the broker hold, ready + consumers × prefetch = {ready} + "
+             f"{s.servers} × {prefetch} = {held} of {s.message_kb:g} KB = {held_mb:.3g} MB, must stay below the "
+             f"watermark (RAM × {BROKER_WATERMARK:g}, beside the broker's own memory), or its memory alarm "
+             f"blocks every publisher before the queue bound refuses anyone",
+             "{doc}`08-the-traffic-surge`, the broker's own limits", "rabbitmq_memory"),
+        Line("RabbitMQ", "persistent messages (delivery_mode 2, durable queues)",
+             f"for work that must survive a broker restart; a disk that writes {s.peak_rate:g} messages/s",
+             f"each persistent message is written once: the disk must keep up with the surge's "
+             f"{s.peak_rate:g} publishes/s (under {1000 / s.peak_rate:.0f} ms a write), or publishers are slowed",
+             "{doc}`08-the-traffic-surge`, the broker's own limits", "rabbitmq_persistence"),
+        Line("Celery", "task_acks_late, worker_prefetch_multiplier", "True, 1 (the defaults are False, 4)",
+             "acknowledge after the task, so a worker that dies hands its tasks back instead of losing them; "
+             "reserve one message per process, so short tasks do not wait behind a long one in a busy "
+             "worker's buffer while another worker idles", "{doc}`06-when-a-message-queue-fits`, defaults people run",
+             "celery_configuration"),
         Line("nginx", "server … max_conns, with a shared zone", f"{fit} per server",
              f"no more requests per server than fit in its memory ({fit_text}); without a `zone` the limit "
              f"counts per worker process", "{numref}`fig-07-memory`", "nginx_upstream"),

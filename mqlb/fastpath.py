@@ -96,6 +96,12 @@ def why_not(system, workload, client, failures=()) -> str | None:
             return "consumers poll"
         if q.priorities is not None:
             return "message priorities"
+        if math.isfinite(broker.memory_mb):
+            return "a broker memory limit (its alarm blocks publishers)"
+        if broker.persistent_write_s > 0:
+            return "persistent messages (one disk writes them in turn)"
+        if q.ack != "late":
+            return "early acknowledgements (the credit comes back when the work starts)"
         servers = q.consumers
     else:
         servers = system.servers

@@ -5,6 +5,9 @@
   the traffic surge (chapters 8 and 9);
 - :func:`stranded_share`: how often a consumer sat idle while work waited
   elsewhere (chapter 3);
+- :func:`blocked_publishes`: jobs whose publish the broker's memory alarm
+  blocked, and :func:`most_held`: the most messages a broker without a memory
+  limit held at once (chapter 8);
 - :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
   live with the surge scenario and are re-exported here.
 
@@ -14,10 +17,12 @@ objects only; nothing here draws or formats.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .result import Result, Summary
 from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
 
-__all__ = ["failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
+__all__ = ["blocked_publishes", "failed_jobs", "most_held", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
 
 
 def failed_jobs(summary: Summary) -> int:
@@ -62,3 +67,30 @@ def stranded_share(result: Result) -> float:
     idle = (tl.in_service == 0).any(axis=1)
     waiting = (tl.queue.sum(axis=1) > 0) | ((tl.in_flight - tl.in_service) > 0).any(axis=1)
     return float((idle & waiting).mean())
+
+
+def blocked_publishes(result: Result, publish_latency: float = 0.0, kind: str | None = None) -> int:
+    """Jobs whose first publish reached the broker (``arrival + publish_latency``)
+    while its memory alarm blocked publishers (``Result.publish_blocked``).
+    kind: count one job class only (in a :class:`~mqlb.Hybrid`, the classes its
+    broker receives: the others never publish)."""
+    if not isinstance(result, Result):
+        raise TypeError(f"blocked_publishes needs a Result, got {type(result).__name__}")
+    reach = result.select(kind)["arrival"] + publish_latency
+    return int(sum(((reach >= start) & (reach < end)).sum() for start, end in result.publish_blocked))
+
+
+def most_held(result: Result) -> int:
+    """The most messages a broker held at once, ready or unacknowledged, in a run
+    of a :class:`~mqlb.MessageQueue` with no hop latencies and no timeouts: a
+    message is held from its arrival until its consumer finishes it (a finish
+    counts before an arrival at the same instant)."""
+    if not isinstance(result, Result):
+        raise TypeError(f"most_held needs a Result, got {type(result).__name__}")
+    r = result.records
+    if len(r) == 0:
+        return 0
+    times = np.concatenate([r["arrival"], r["done"]])
+    steps = np.concatenate([np.ones(len(r)), -np.ones(len(r))])
+    order = np.lexsort((steps, times))
+    return int(np.cumsum(steps[order]).max())

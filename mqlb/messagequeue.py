@@ -9,6 +9,15 @@ messages and acknowledges each one after processing it, which returns the
 credit. With ``prefetch=None`` (no limit) the broker deals messages out round
 robin however busy a consumer is. If a consumer crashes, its unacknowledged
 messages go back to the head of the queue and are delivered again.
+
+The broker's own limits (:class:`Broker`): every message it holds, ready or
+delivered and not yet acknowledged, costs ``message_kb`` of its memory; when
+they reach the memory high watermark, the broker blocks publishers (RabbitMQ's
+memory alarm) until acknowledgements bring memory back below the mark. With
+``persistent_write_s`` every message is written to one disk, one write at a
+time, before it joins its queue. A queue with ``ack="early"`` acknowledges a
+message when its consumer starts the work (Celery's default): the credit comes
+back at once, and a crash loses what was in service.
 """
 
 from __future__ import annotations
@@ -21,11 +30,12 @@ import numpy as np
 
 from . import _checks
 from .queueorder import MESSAGE_PRIORITIES, PriorityReady, priorities
-from .result import DEAD_LETTERED, REJECTED
+from .result import DEAD_LETTERED, LOST, REJECTED
 from .server import Node, Server
 
 EXCHANGES = ("direct", "fanout", "topic")
 OVERFLOW = ("drop_head", "reject_publish")
+ACKS = ("late", "early")
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,20 @@ class Broker:
     poll_interval: 0 = the broker pushes to consumers (``basic.consume``);
     > 0 = consumers poll (``basic.get``) and, finding the queue empty, ask again
     after this many seconds.
+
+    The broker's own limits (defaults: none). memory_mb: the broker machine's
+    memory (MB; inf = no memory alarm). high_watermark: the fraction of it the
+    broker may fill with messages before it blocks publishers (RabbitMQ's
+    ``vm_memory_high_watermark``; 0.4 is its default up to 3.13, 0.6 from
+    4.0). message_kb: memory one held message costs, ready or unacknowledged
+    (KB: payload plus overhead). The
+    broker blocks a publish while the messages it holds cost at least
+    ``high_watermark × memory_mb``, and admits blocked publishes, oldest
+    first, as acknowledgements free memory. A client that has given up by
+    then (its timeout) withdraws its message. persistent_write_s: seconds to
+    write one persistent message to disk (0 = transient messages); one disk
+    writes one message at a time, and a message joins its queue when it is
+    written.
     """
 
     publish_latency: float = 0.0
@@ -45,10 +69,29 @@ class Broker:
     ack_latency: float = 0.0
     reply_latency: float = 0.0
     poll_interval: float = 0.0
+    memory_mb: float = math.inf
+    high_watermark: float = 0.4
+    message_kb: float = 1.0
+    persistent_write_s: float = 0.0
 
     def __post_init__(self):
-        for name in ("publish_latency", "deliver_latency", "ack_latency", "reply_latency", "poll_interval"):
+        for name in ("publish_latency", "deliver_latency", "ack_latency", "reply_latency", "poll_interval",
+                     "persistent_write_s"):
             object.__setattr__(self, name, _checks.seconds(name, getattr(self, name), allow_zero=True))
+        object.__setattr__(self, "memory_mb", _checks.positive("memory_mb", self.memory_mb, allow_inf=True))
+        object.__setattr__(self, "message_kb", _checks.positive("message_kb", self.message_kb))
+        mark = _checks.number("high_watermark", self.high_watermark)
+        if not 0.0 < mark <= 1.0:
+            raise ValueError(f"high_watermark must be a fraction of the broker's memory, > 0 and <= 1, got {mark!r}")
+        object.__setattr__(self, "high_watermark", mark)
+
+    @property
+    def message_room(self) -> float:
+        """Messages the broker holds before its memory alarm blocks publishers
+        (inf without a memory limit): ceil(high_watermark × memory_mb / message size)."""
+        if math.isinf(self.memory_mb):
+            return math.inf
+        return math.ceil(self.high_watermark * self.memory_mb * 1024 / self.message_kb - 1e-9)
 
     @property
     def round_trip(self) -> float:
@@ -76,6 +119,10 @@ class Queue:
         get 0. A consumer finishes what it holds (not preemptive); with
         ``overflow="drop_head"`` the message dropped is the one next in line.
         None = a plain queue.
+    ack: "late" (default): a consumer acknowledges a message after processing
+        it; "early": when it starts processing it (Celery's default,
+        ``task_acks_late=False``): the prefetch credit comes back at the start,
+        and a crash loses the messages in service (outcome ``lost``).
     """
 
     name: str
@@ -87,6 +134,7 @@ class Queue:
     delivery_limit: int | None = None
     message_ttl: float | None = None
     priorities: dict | None = None
+    ack: str = "late"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -111,6 +159,7 @@ class Queue:
         if self.message_ttl is not None:
                 object.__setattr__(self, "message_ttl", _checks.seconds("message_ttl", self.message_ttl, allow_inf=True))
         object.__setattr__(self, "priorities", priorities("priorities", self.priorities, MESSAGE_PRIORITIES))
+        _checks.choice("ack", self.ack, ACKS)
 
 
 MAX_KEY_BYTES = 255
@@ -164,7 +213,7 @@ class MessageQueue:
 
     For one queue that receives every job: ``MessageQueue(consumers=[...],
     prefetch=1, max_length=..., overflow=..., delivery_limit=...,
-    message_ttl=...)``. For several
+    message_ttl=..., ack=...)``. For several
     queues: ``MessageQueue(queues=[Queue(...), ...], exchange="topic")``.
     """
 
@@ -177,6 +226,7 @@ class MessageQueue:
     queues: tuple = ()
     exchange: str = "direct"
     broker: Broker = Broker()
+    ack: str = "late"
 
     def __post_init__(self):
         _checks.choice("exchange", self.exchange, EXCHANGES)
@@ -192,7 +242,7 @@ class MessageQueue:
                 raise ValueError(f"queue names must be unique, got {names}")
         else:
             queues = (Queue("jobs", self.consumers, None, self.prefetch, self.max_length,
-                            self.overflow, self.delivery_limit, self.message_ttl),)
+                            self.overflow, self.delivery_limit, self.message_ttl, ack=self.ack),)
         object.__setattr__(self, "queues", queues)
         object.__setattr__(self, "consumers", ())
 
@@ -246,7 +296,7 @@ class MessageQueue:
 class _Consumer:
     """A consumer's broker-side state: its credit and acks in transit."""
 
-    __slots__ = ("node", "queue", "unacked", "acking", "epoch", "listed", "wake")
+    __slots__ = ("node", "queue", "unacked", "acking", "epoch", "listed", "wake", "early")
 
     def __init__(self, node, queue):
         self.node, self.queue = node, queue
@@ -255,6 +305,7 @@ class _Consumer:
         self.epoch = 0            # bumped at each crash: late acks of the old connection are void
         self.listed = False       # in its queue's list of consumers with credit
         self.wake = None          # poll mode: event a waiting consumer sleeps on
+        self.early: set = set()   # ack="early": messages acked when their work started, still in service
 
 
 class _QueueRun:
@@ -268,6 +319,7 @@ class _QueueRun:
         self.consumers: list = []
         self.hungry: deque = deque()   # consumers that may have credit, round-robin order
         self.limit = math.inf if spec.prefetch is None else spec.prefetch
+        self.early = spec.ack == "early"
 
 
 class MessageQueueRun:
@@ -288,8 +340,17 @@ class MessageQueueRun:
                 self.consumer_of.append(consumer)
                 self.specs.append(server)
                 self.node_names.append(f"{q.spec.name}[{k}]")
+                if q.early:
+                    node.on_start = self.on_start
         self.node_names = tuple(self.node_names)
         self.polling = self.timing.poll_interval > 0
+        self.room = self.timing.message_room   # messages held before the memory alarm
+        self.held = 0                          # messages held: being written, ready or unacknowledged
+        self.blocked: deque = deque()          # publishes waiting for the alarm to clear, oldest first
+        self.unblocking = False                # a resume is scheduled
+        self.disk_free = 0.0                   # when the disk finishes its last queued write (s)
+        self.alarms: list = []                 # [start, end] of each spell of blocked publishes (s)
+        self.delivering = False                # inside _deliver: the dispatch loop relists the consumer
         for c in self.consumer_of:
             if self.polling:
                 env.process(self._poller(c))
@@ -307,18 +368,63 @@ class MessageQueueRun:
     # -- publishing ----------------------------------------------------------------
     def send(self, task) -> None:
         if self.timing.publish_latency > 0:
-            self.env.timeout(self.timing.publish_latency).callbacks.append(lambda _e: self._publish(task))
+            self.env.timeout(self.timing.publish_latency).callbacks.append(lambda _e: self._receive(task))
+        else:
+            self._receive(task)
+
+    # -- the broker's memory and disk --------------------------------------------------
+    def _receive(self, task) -> None:
+        """A publish reaches the broker: blocked while the memory alarm is on
+        (or while older publishes wait), else accepted."""
+        if self.blocked or self.held >= self.room:
+            if not self.blocked and not (self.alarms and self.alarms[-1][1] is None):
+                self.alarms.append([self.env.now, None])
+            self.blocked.append(task)
+            return
+        self._accept(task)
+
+    def _accept(self, task) -> None:
+        """Hold the message in memory; a persistent one joins its queue once written."""
+        self.held += 1
+        write = self.timing.persistent_write_s
+        if write > 0:
+            self.disk_free = max(self.env.now, self.disk_free) + write
+            self.env.timeout(self.disk_free - self.env.now).callbacks.append(lambda _e: self._publish(task))
         else:
             self._publish(task)
+
+    def _release(self) -> None:
+        """A message leaves the broker's memory (acked or dropped)."""
+        self.held -= 1
+        if self.blocked and self.held < self.room and not self.unblocking:
+            self.unblocking = True        # resume after the current event: no dispatch inside a dispatch
+            self.env.timeout(0).callbacks.append(self._resume)
+
+    def _resume(self, _event) -> None:
+        """Memory fell below the mark: admit blocked publishes, oldest first,
+        while it stays below; a client that gave up withdraws its message."""
+        self.unblocking = False
+        while self.blocked and self.held < self.room:
+            task = self.blocked.popleft()
+            if self.run.client_gone(task):
+                self.run.ended(task)
+            else:
+                self._accept(task)
+        if not self.blocked and self.alarms and self.alarms[-1][1] is None:
+            self.alarms[-1][1] = self.env.now
+
+    def _drop(self, task, outcome: int) -> None:
+        self._release()
+        self.run.failed(task, outcome)
 
     def _publish(self, task) -> None:
         q = self.queues[self.run.queue[task.rec] - self.queue_offset]
         limit = q.spec.max_length
         if limit is not None and len(q.ready) >= limit:
             if q.spec.overflow == "reject_publish" or limit == 0:
-                self.run.failed(task, REJECTED)
+                self._drop(task, REJECTED)
                 return
-            self.run.failed(q.ready.popleft(), DEAD_LETTERED)
+            self._drop(q.ready.popleft(), DEAD_LETTERED)
         task.queued = self.env.now
         q.ready.append(task)
         self._dispatch(q)
@@ -336,7 +442,7 @@ class MessageQueueRun:
             task = q.ready.popleft()
             if ttl is None or self.env.now - task.queued <= ttl:
                 return task
-            self.run.failed(task, DEAD_LETTERED)
+            self._drop(task, DEAD_LETTERED)
         return None
 
     def _dispatch(self, q) -> None:
@@ -361,7 +467,9 @@ class MessageQueueRun:
         task.deliveries += 1
         self.run.deliveries[task.rec] += 1
         task.ready_at = self.env.now + self.timing.deliver_latency
+        self.delivering = True
         c.node.accept(task)
+        self.delivering = False
 
     def _poller(self, c):
         """Poll mode: a consumer with credit asks for a message; an empty queue
@@ -387,15 +495,29 @@ class MessageQueueRun:
             self._dispatch(c.queue)
 
     # -- consumer events ------------------------------------------------------------
+    def on_start(self, node, task) -> None:
+        """ack="early": the consumer acks as the work starts; the credit comes back.
+        (The ack is counted at once: its travel overlaps the work.)"""
+        c = self.consumer_of[node.index]
+        c.early.add(task)
+        c.unacked -= 1
+        self._release()
+        if not self.delivering:           # else the dispatch loop lists the consumer again
+            self._credit_back(c)
+
     def on_finish(self, node, task) -> None:
         c = self.consumer_of[node.index]
         self.run.completed(task, self.env.now + self.timing.reply_latency)
+        if c.queue.early:
+            c.early.discard(task)         # acked when it started
+            return
         if self.timing.ack_latency > 0:
             c.acking.append(task)
             epoch = c.epoch
             self.env.timeout(self.timing.ack_latency).callbacks.append(lambda _e: self._acked(c, task, epoch))
         else:
             c.unacked -= 1
+            self._release()
             if self.polling:
                 self._credit_back(c)
             else:                          # credit back: list the consumer, dispatch
@@ -409,12 +531,19 @@ class MessageQueueRun:
             return                        # the connection died first: the message was requeued
         c.acking.remove(task)
         c.unacked -= 1
+        self._release()
         self._credit_back(c)
 
     def on_crash(self, node, tasks) -> None:
-        """Unacked messages go back to the head of the queue (in their original order)."""
+        """Unacked messages go back to the head of the queue (in their original
+        order); messages acked early are lost with the consumer."""
         c = self.consumer_of[node.index]
         q = c.queue
+        if c.early:
+            for task in [t for t in tasks if t in c.early]:
+                self.run.failed(task, LOST)
+            tasks = [t for t in tasks if t not in c.early]
+            c.early.clear()
         for task in c.acking:
             self.run.revived(task)        # processed, but the broker never heard: it comes back
         back = sorted(tasks + c.acking, key=lambda t: t.rec)
@@ -424,7 +553,7 @@ class MessageQueueRun:
         limit = q.spec.delivery_limit
         for task in reversed(back):
             if limit is not None and task.deliveries >= limit:
-                self.run.failed(task, DEAD_LETTERED)
+                self._drop(task, DEAD_LETTERED)
             else:
                 q.ready.appendleft(task)
         self._dispatch(q)

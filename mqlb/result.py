@@ -200,6 +200,8 @@ class Result:
     stopped_early: str | None = None   # why the run stopped before its work was done (None: it finished,
                                        # or stopped at the ``until`` it was given)
     engine: str = "events"   # what computed it: "events" (the SimPy model) or "recursion" (mqlb.fastpath)
+    publish_blocked: tuple = ()   # (start_s, end_s) of each spell in which the broker's memory alarm
+                                  # blocked publishers (Broker(memory_mb=...)); end_s is the run's end if still on
 
     def select(self, kind: str | None = None, queue: str | None = None) -> np.ndarray:
         """Records of one job class and/or one broker queue."""

@@ -95,6 +95,7 @@ class Node:
         self.max_in_service = 0
         self.max_memory = 0.0
         self.crashes = 0
+        self.on_start = None                 # owner's hook when a job starts (a broker acking early)
         self._ps = spec.discipline == "ps"
         if not self._ps:
             # First come, first served: callbacks, no processes. A crash voids every
@@ -174,6 +175,8 @@ class Node:
     def _start(self, task: Task) -> bool:
         task.started = self.env.now
         self.run.started(task, self.number)
+        if self.on_start is not None:
+            self.on_start(self, task)
         if task.memory:
             self.memory += task.memory
             if self.memory > self.spec.memory_mb:

@@ -372,4 +372,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         max_memory_mb=np.array([n.max_memory for n in nodes]),
         crashes=np.array([n.crashes for n in nodes]),
     )
-    return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, stopped_early)
+    broker = getattr(net, "back", net)      # a Hybrid's broker is its back tier
+    blocked = tuple((start, env.now if end is None else end) for start, end in getattr(broker, "alarms", ()))
+    return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, stopped_early,
+                  publish_blocked=blocked)

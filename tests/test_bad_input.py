@@ -134,6 +134,19 @@ CASES = [
     (Client, dict(throttle_k=math.inf), ValueError, ["throttle_k", "inf", "finite"]),
     (Client, dict(throttle_k=2, throttle_window=0), ValueError, ["throttle_window", "0", "> 0"]),
     (Client, dict(breaker=dict(failures=5)), TypeError, ["breaker", "failures", "CircuitBreaker"]),
+    # broker limits, early acks, Celery presets, asynchronous request-reply
+    (Broker, dict(memory_mb=0), ValueError, ["memory_mb", "0", "> 0"]),
+    (Broker, dict(high_watermark=1.5), ValueError, ["high_watermark", "1.5", "<= 1"]),
+    (Broker, dict(high_watermark=0), ValueError, ["high_watermark", "0", "> 0"]),
+    (Broker, dict(message_kb=-1), ValueError, ["message_kb", "-1", "> 0"]),
+    (Broker, dict(persistent_write_s=-0.1), ValueError, ["persistent_write_s", "-0.1"]),
+    (Queue, dict(name="q", consumers=[S], ack="auto"), ValueError, ["ack", "'auto'", "'late'", "'early'"]),
+    (MessageQueue, dict(consumers=[S], ack=True), ValueError, ["ack", "True", "'late'"]),
+    (mqlb.presets.celery_default, dict(workers=0), ValueError, ["workers", "0", ">= 1"]),
+    (mqlb.presets.celery_queue, dict(workers=1, acks_late="yes"), TypeError, ["acks_late", "'yes'", "True or False"]),
+    (mqlb.asyncreply.polling, dict(result=simulate(MessageQueue(consumers=[S]), WL), poll_s=0), ValueError,
+     ["poll_s", "0", "> 0"]),
+    (mqlb.asyncreply.polling, dict(result=WL, poll_s=1.0), TypeError, ["result", "Result"]),
 ]
 
 

@@ -1,5 +1,6 @@
 """Invariants that must hold for every configuration (hypothesis draws them)."""
 
+import dataclasses
 import math
 import warnings
 
@@ -59,6 +60,38 @@ brokers = st.builds(
                      ack_latency=st.sampled_from([0.0, 0.05]), reply_latency=st.sampled_from([0.0, 0.02]),
                      poll_interval=st.sampled_from([0.0, 0.0, 0.3])),
 )
+# -- broker limits (memory alarm, persistent writes, early acks): the broker strategy draws them too --------
+def _with_limits(system, memory_mb, write_s, ack):
+    """``system`` with a broker memory budget (room for 1, 5 or 21 messages of 1 KB at the default
+    watermark 0.4), persistent writes and early or late acks."""
+    broker = dataclasses.replace(system.broker, memory_mb=memory_mb, persistent_write_s=write_s)
+    return MessageQueue(queues=[dataclasses.replace(q, ack=ack) for q in system.queues], broker=broker)
+
+
+brokers = st.builds(_with_limits, brokers, memory_mb=st.sampled_from([math.inf, 0.002, 0.01, 0.05]),
+                    write_s=st.sampled_from([0.0, 0.0, 0.02]), ack=st.sampled_from(["late", "early"]))
+
+
+@SETTINGS
+@given(system=brokers, wl=st.deferred(lambda: workloads()), client=st.deferred(lambda: clients),
+       seed=st.integers(0, 5))
+def test_the_broker_holds_no_more_than_its_watermark_and_early_acks_bound_what_a_consumer_holds(
+        system, wl, client, seed):
+    system, res = _run(system, wl, client, seed)
+    q, t = system.queues[0], res.timeline
+    if q.ack == "late":      # every ready or unacked message is held; messages being written are held too
+        assert np.all(t.queue.sum(axis=1) + t.in_flight.sum(axis=1) <= system.broker.message_room)
+    elif q.prefetch is not None:   # early: prefetch unacked messages plus what is in service
+        for i, c in enumerate(q.consumers):
+            if c.slots is not None:
+                assert np.all(t.in_flight[:, i] <= q.prefetch + c.slots)
+    if math.isinf(system.broker.memory_mb):
+        assert res.publish_blocked == ()
+    for start, end in res.publish_blocked:
+        assert start <= end
+# -- end of broker limits ----------------------------------------------------------------------------------
+
+
 clients = st.builds(Client, timeout=st.sampled_from([math.inf, 3.0]), retries=st.sampled_from([0, 2]),
                     backoff=st.sampled_from([0.0, 0.5]), jitter=st.booleans())
 # -- clients that back off: retry budget, adaptive throttling, circuit breaker --------------
@@ -127,7 +160,7 @@ def _run(system, wl, client, seed=0):
     if isinstance(system, MessageQueue) and system.queues[0].delivery_limit is None \
             and max(c.memory_mb for c in system.queues[0].consumers) < big:
         system = MessageQueue(consumers=system.queues[0].consumers, prefetch=system.queues[0].prefetch,
-                              delivery_limit=3, broker=system.broker)
+                              delivery_limit=3, broker=system.broker, ack=system.queues[0].ack)
     return system, mqlb.simulate(system, wl, client=client, seed=seed, sample_every=0.05)
 
 
@@ -167,7 +200,7 @@ def test_capacity_limits_are_never_exceeded(system, wl, client, seed):
             assert res.servers.max_in_service[i] <= spec.slots
         assert np.all(t.memory_mb[:, i] <= spec.memory_mb + 1e-9)
         assert res.servers.max_memory_mb[i] <= spec.memory_mb + 1e-9
-    if isinstance(system, MessageQueue) and system.queues[0].prefetch is not None:
+    if isinstance(system, MessageQueue) and system.queues[0].prefetch is not None and system.queues[0].ack == "late":
         assert np.all(t.in_flight <= system.queues[0].prefetch)
     if isinstance(system, LoadBalancer) and system.max_conns is not None:
         assert np.all(t.in_flight <= system.max_conns)
@@ -214,7 +247,7 @@ def _run_any(system, wl, client, seed, until=None, max_events=None):
     if isinstance(system, MessageQueue) and system.queues[0].delivery_limit is None \
             and max(c.memory_mb for c in system.queues[0].consumers) < big:
         system = MessageQueue(consumers=system.queues[0].consumers, prefetch=system.queues[0].prefetch,
-                              delivery_limit=3, broker=system.broker)
+                              delivery_limit=3, broker=system.broker, ack=system.queues[0].ack)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = mqlb.simulate(system, wl, client=client, seed=seed, until=until, max_events=max_events)
