@@ -29,6 +29,9 @@ from .budget import StoppedEarly
 from .simulate import simulate
 from .sweep import grid_points, shared_pool, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
+# path split, autoscaled consumers (the wider advisor)
+from .autoscale import Autoscaler
+from .pathsplit import PathSplit
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -40,4 +43,6 @@ __all__ = [
     "Server",
     "StoppedEarly", "simulate", "grid_points", "shared_pool", "simulate_each", "sweep",
     "JobClass", "Workload", "make_workload",
+    # path split, autoscaled consumers (the wider advisor)
+    "Autoscaler", "PathSplit",
 ]
