@@ -113,6 +113,8 @@ def architectures(*, n_servers: int = 4,
                   restart_s: float = 10.0,            # s a machine that ran out of memory stays down
                   conns_per_server: int = 4,          # "LB + queue": most open requests per server
                   api_servers: int = 1,               # "Hybrid": machines in the API tier
+                  prefetch: int | None = 1,           # "MQ", "Hybrid": the queue's prefetch (None = unlimited)
+                  stale_after_s: float | None = None,  # drop queued work older than this (s; None = keep it)
                   ) -> dict:
     """The four architectures on ``n_servers`` machines of speed 1.
 
@@ -129,6 +131,11 @@ def architectures(*, n_servers: int = 4,
       light requests at once; the other machines consume the heavy jobs from
       a queue with prefetch 1 (asynchronous request-reply).
 
+    ``stale_after_s`` (the clients' timeout): the balancer with a queue answers
+    503 to a request queued that long and drops one whose client left (HAProxy
+    ``timeout queue``, ``option abortonclose``); the queues dead-letter messages
+    that old (RabbitMQ message TTL). ``prefetch`` is the queues' prefetch.
+
     Every architecture has the same total capacity (``n_servers`` work-seconds
     per second); the returned dict is ordered simplest first (:data:`ARCHITECTURES`).
     """
@@ -142,13 +149,15 @@ def architectures(*, n_servers: int = 4,
                          f"got api_servers={api_servers} of n_servers={n_servers}")
     threaded = Server(slots=None, discipline="ps", memory_mb=server_memory_mb, restart_s=restart_s)
     consumer = Server(slots=1, memory_mb=server_memory_mb, restart_s=restart_s)
+    drop = {} if stale_after_s is None else dict(queue_timeout=stale_after_s, abort_on_close=True)
     return {
         "LB push": LoadBalancer([threaded] * n_servers, policy="least_connections"),
         "LB + queue": LoadBalancer([threaded] * n_servers, policy="least_connections",
-                                   max_conns=conns_per_server, on_full="queue"),
-        "MQ": MessageQueue(consumers=[consumer] * n_servers, prefetch=1),
+                                   max_conns=conns_per_server, on_full="queue", **drop),
+        "MQ": MessageQueue(consumers=[consumer] * n_servers, prefetch=prefetch, message_ttl=stale_after_s),
         "Hybrid": Hybrid(front=LoadBalancer([threaded] * api_servers, policy="least_connections"),
-                         back=MessageQueue(consumers=[consumer] * (n_servers - api_servers), prefetch=1),
+                         back=MessageQueue(consumers=[consumer] * (n_servers - api_servers), prefetch=prefetch,
+                                           message_ttl=stale_after_s),
                          back_kinds=(HEAVY,)),
     }
 
