@@ -34,6 +34,17 @@ def test_consumers_are_added_and_removed_at_the_times_worked_out_by_hand():
     assert res.servers.machine_seconds == pytest.approx(100.001)
 
 
+def test_a_stopped_consumer_takes_nothing_more():
+    # The burst of the hand case, then three more jobs at t = 50 s, after consumers 1 and 2 were stopped.
+    burst = _burst()
+    wl = mqlb.Workload(np.r_[burst.arrival, [50.0, 50.1, 50.2]], np.r_[burst.size, [1.0, 1.0, 1.0]], np.zeros(13),
+                       np.zeros(13, dtype=burst.kind.dtype), burst.kinds)
+    res = mqlb.simulate(_scaled(), wl)
+    np.testing.assert_array_equal(res.records["server"][10:], [0, 0, 0])
+    np.testing.assert_allclose(res.records["end"][10:], [51.0, 52.0, 53.0])
+    np.testing.assert_allclose(res.servers.up_s, [53.0, 31.0, 31.0])
+
+
 def test_a_longer_start_up_delays_the_new_consumers_and_the_drain():
     fast, slow = (mqlb.simulate(_scaled(start_s=s), _burst()) for s in (2.0, 6.0))
     assert slow.records["start"][1] == pytest.approx(7.0)      # launched at 1, taking messages 6 s later

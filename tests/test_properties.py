@@ -320,6 +320,8 @@ def test_autoscaled_and_path_split_runs_account_for_every_job_once(system, wl, c
     # Machine-seconds: no machine runs longer than the run; the ones there from the start run all of it.
     up = res.servers.up_s
     assert np.all(up >= 0) and np.all(up <= up.max() + 1e-9)
+    served = r["server"][r["server"] >= 0]
+    assert np.all(up[served] > 0)                  # only machines that were launched serve
     if isinstance(system, MessageQueue):
         q = system.queues[0]
         first = len(q.consumers)
