@@ -30,7 +30,7 @@ from .sweep import simulate_each
 
 __all__ = ["ADVISOR_TIMING", "ALL_ARCHITECTURES", "CRITERIA", "COST_TOLERANCE", "FLOWCHART", "Advice", "Judged",
            "Leaf", "Question", "Setting", "advise", "candidates", "disagreements", "follow", "judge", "leaves",
-           "path", "rank"]
+           "path", "rank", "recommend"]
 
 
 @dataclass(frozen=True)
@@ -334,10 +334,18 @@ def rank(judged: dict, moving_parts: dict = MOVING_PARTS) -> list:
     return sorted(judged.values(), key=key)
 
 
+def recommend(judged: dict, setting: Setting, moving_parts: dict = MOVING_PARTS) -> Advice:
+    """The advice from runs already judged (:func:`judge`), against ``setting``'s latency target
+    (which needs no new run): the ranking, and its first if it qualifies."""
+    target = setting.latency_target_s
+    judged = {name: replace(j, meets_target=bool(j.light_p99 <= target)) for name, j in judged.items()}
+    ranking = rank(judged, moving_parts)
+    return Advice(setting, ranking[0].name if ranking[0].qualifies else None, tuple(ranking))
+
+
 def advise(setting: Setting, names=ALL_ARCHITECTURES, *, seed: int = 2, executor=None,
            moving_parts: dict = MOVING_PARTS) -> Advice:
     """The advisor: ``names`` judged on ``setting``'s surge and ranked; it recommends the first if it
     qualifies (meets the target and loses nothing). ValueError if ``setting`` cannot be served at all
     (a heavy job bigger than a machine; normal traffic at 90 % of capacity or more)."""
-    ranking = rank(judge(setting, names, seed=seed, executor=executor), moving_parts)
-    return Advice(setting, ranking[0].name if ranking[0].qualifies else None, tuple(ranking))
+    return recommend(judge(setting, names, seed=seed, executor=executor), setting, moving_parts)
