@@ -12,7 +12,9 @@ which starts taking messages ``start_s`` seconds later (a machine booting);
 with the queue empty it stops one idle consumer (down to ``min_consumers``).
 After each change it waits ``cooldown_s`` before the next. A consumer costs
 from its launch to its stop: the machine-seconds are in
-``Result.servers.up_s``.
+``Result.servers.up_s``. Every consumer that may be launched has its column
+in the results from the start (named ``queue[k]`` after the queue's own); one
+not running shows as up and idle in the timeline.
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ class AutoscalerRun:
         self.env, self.spec, self.broker, self.queue = env, spec, broker, queue
         self.floor = len(queue.spec.consumers) if spec.min_consumers is None else spec.min_consumers
         self.last_change = -math.inf
-        self.log: list = []                  # (time s, +1 launched / -1 stopped, consumer index in the queue)
 
     def metric(self) -> float:
         ready = self.queue.ready
@@ -96,10 +97,8 @@ class AutoscalerRun:
                 if parked and len(launched) < spec.max_consumers:
                     self.broker.launch(parked[0], spec.start_s)
                     self.last_change = now
-                    self.log.append((now, +1, q.consumers.index(parked[0])))
             elif not q.ready and len(launched) > self.floor:
                 idle = [c for c in launched if c.active and c.unacked == 0]
                 if idle:
                     self.broker.stop(idle[-1])
                     self.last_change = now
-                    self.log.append((now, -1, q.consumers.index(idle[-1])))

@@ -1,10 +1,15 @@
-"""The decision guide's flowchart, as data: questions a reader answers from a few
-numbers about their service, ending at one of the four architectures of
-:mod:`mqlb.scenarios` (or at "add machines first").
+"""The decision guide: the advisor, and its flowchart as data.
 
-The same tree draws the flowchart of the decision-guide chapter
-(:func:`mqlb.present.diagrams.flowchart`) and is checked against the chapter's advisor,
-which simulates the four architectures: every leaf carries a representative
+The advisor (:func:`advise`) runs seven architectures (:data:`ALL_ARCHITECTURES`)
+on a surge built from a :class:`Setting` (workload, machines, clients, prefetch,
+connection cap), ranks them by :data:`CRITERIA` and recommends the first if it
+meets the latency target and loses nothing.
+
+The flowchart is questions a reader answers from a few numbers about their
+service, ending at one of the four architectures of :mod:`mqlb.scenarios` (or
+at "add machines first"). The same tree draws the flowchart of the
+decision-guide chapter (:func:`mqlb.present.diagrams.flowchart`) and is checked
+against the advisor on those four architectures: every leaf carries a representative
 :class:`Setting` that reaches it, and :func:`disagreements` lists the leaves
 where the advisor recommends something else. A flowchart is a summary, so it is
 checked on those settings, not on every workload; the chapter shows where, near
@@ -196,7 +201,6 @@ def disagreements(advisor: Callable[[Setting], str | None], root: Node = FLOWCHA
         if said != leaf.answer:
             out.append(f"{leaf.example}: the flowchart says {leaf.answer}, the advisor {said}")
     return out
-
 
 
 # -- the advisor: every architecture simulated on the reader's surge, ranked ---------------

@@ -41,7 +41,6 @@ of every count, rate and summary figure (``Summary.not_sent`` says how many).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, fields
 
 import numpy as np
