@@ -99,3 +99,17 @@ def test_settings_the_advisor_cannot_serve_are_refused():
     with pytest.raises(ValueError, match="add machines"):
         decision.advise(Setting(rate=30.0))
     assert math.isinf(Setting().client_timeout_s) and Setting().client.retries == 0
+
+
+def test_a_menu_held_at_its_default_in_the_static_edition_is_named_in_its_note(tmp_path):
+    from mqlb.present.explorer import StaticExplorer, static_positions
+    held = static_positions("prefetch", [("1", 1), ("unlimited", None)], 1, [1])
+    assert held.values == (1,) and held.live == 2
+    assert static_positions("prefetch", [1, 2], 1).live == 2
+
+    def draw(prefetch=1, rate=1.0):
+        import matplotlib.figure
+        return matplotlib.figure.Figure(figsize=(1, 1))
+    static = StaticExplorer(draw, {"prefetch": [1, 2], "rate": (1.0, 5.0, 1.0)}, static={"prefetch": [1]},
+                            folder=tmp_path)
+    assert "prefetch stays at 1" in static._html() and len(static.keys()) == 5
