@@ -38,6 +38,9 @@ from .client import CircuitBreaker, RetryBudget
 # broker limits, Celery presets, asynchronous request-reply
 from . import asyncreply, presets
 from .messagequeue import ACKS
+# path split, autoscaled consumers (the wider advisor)
+from .autoscale import Autoscaler
+from .pathsplit import PathSplit
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -57,4 +60,6 @@ __all__ = [
     "CircuitBreaker", "RetryBudget",
     # broker limits, Celery presets, asynchronous request-reply
     "ACKS", "asyncreply", "presets",
+    # path split, autoscaled consumers (the wider advisor)
+    "Autoscaler", "PathSplit",
 ]

@@ -42,7 +42,14 @@ def event_budget(system, n_records: int, client: Client, span: float) -> int:
     if isinstance(broker, MessageQueue) and broker.broker.poll_interval > 0:
         consumers = sum(len(q.consumers) for q in broker.queues)
         polls = int(consumers * 4 * span / broker.broker.poll_interval)
-    return 100 * n_records * (client.retries + 1) + polls + 100_000
+    return 100 * n_records * (client.retries + 1) + polls + 4 * _autoscaler_ticks(broker, span) + 100_000
+
+
+def _autoscaler_ticks(broker, span: float) -> float:
+    """Readings the autoscalers of ``broker`` (a MessageQueue or not) take in ``span`` seconds."""
+    if not isinstance(broker, MessageQueue):
+        return 0
+    return int(sum(span / q.autoscaler.interval_s for q in broker.queues if q.autoscaler is not None))
 
 
 def check_work(system, workload: Workload, n_records: int, client: Client, span: float) -> None:
@@ -53,6 +60,10 @@ def check_work(system, workload: Workload, n_records: int, client: Client, span:
             f"retries={client.retries} with {n_records:,} jobs allows up to {attempts:.3g} attempts; "
             f"at most {_checks.MAX_ATTEMPTS:,} per run: lower retries or the number of jobs")
     broker = system.back if isinstance(system, Hybrid) else system
+    ticks = _autoscaler_ticks(broker, span)
+    if ticks > _checks.MAX_ATTEMPTS:
+        raise ValueError(f"an autoscaler's interval_s would read its queue about {ticks:.3g} times in the run's "
+                         f"{span:.3g} s or more; at most {_checks.MAX_ATTEMPTS:,}: use a longer interval_s")
     if isinstance(broker, MessageQueue) and broker.broker.poll_interval > 0:
         poll = broker.broker.poll_interval
         consumers = sum(len(q.consumers) for q in broker.queues)

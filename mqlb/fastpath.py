@@ -88,6 +88,8 @@ def why_not(system, workload, client, failures=()) -> str | None:
         if len(system.queues) != 1:
             return "more than one broker queue"
         q, broker = system.queues[0], system.broker
+        if q.autoscaler is not None:
+            return "autoscaled consumers (launched and stopped at run time)"
         if q.prefetch != 1:
             return "prefetch is not 1"
         if q.max_length is not None or q.delivery_limit is not None or q.message_ttl is not None:
@@ -581,6 +583,7 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float, r
         max_in_service=busiest,
         max_memory_mb=np.zeros(n),
         crashes=np.zeros(n, dtype=np.int64),
+        up_s=np.full(n, end_time),
     )
     return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, engine="recursion")
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _checks
 from .queueorder import MESSAGE_PRIORITIES, PriorityReady, priorities
+from .autoscale import Autoscaler, AutoscalerRun
 from .result import DEAD_LETTERED, LOST, REJECTED
 from .server import Node, Server
 
@@ -123,6 +124,8 @@ class Queue:
         it; "early": when it starts processing it (Celery's default,
         ``task_acks_late=False``): the prefetch credit comes back at the start,
         and a crash loses the messages in service (outcome ``lost``).
+    autoscaler: launches and stops consumers at run time
+        (:class:`~mqlb.autoscale.Autoscaler`; None = the consumers are fixed).
     """
 
     name: str
@@ -135,6 +138,7 @@ class Queue:
     message_ttl: float | None = None
     priorities: dict | None = None
     ack: str = "late"
+    autoscaler: Autoscaler | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -160,6 +164,9 @@ class Queue:
                 object.__setattr__(self, "message_ttl", _checks.seconds("message_ttl", self.message_ttl, allow_inf=True))
         object.__setattr__(self, "priorities", priorities("priorities", self.priorities, MESSAGE_PRIORITIES))
         _checks.choice("ack", self.ack, ACKS)
+        if self.autoscaler is not None:
+            _checks.instance("autoscaler", self.autoscaler, Autoscaler, "an Autoscaler or None")
+            self.autoscaler.check_queue(self.name, len(consumers))
 
 
 MAX_KEY_BYTES = 255
@@ -296,10 +303,14 @@ class MessageQueue:
 class _Consumer:
     """A consumer's broker-side state: its credit and acks in transit."""
 
-    __slots__ = ("node", "queue", "unacked", "acking", "epoch", "listed", "wake", "early")
+    __slots__ = ("node", "queue", "unacked", "acking", "epoch", "listed", "wake", "early", "active", "launched",
+                 "up_s")
 
-    def __init__(self, node, queue):
+    def __init__(self, node, queue, active: bool = True):
         self.node, self.queue = node, queue
+        self.active = active      # takes messages (False: not launched yet, starting, or stopped)
+        self.launched = 0.0 if active else None   # when its machine was launched (s); None = not running
+        self.up_s = 0.0           # seconds its machine ran before its last stop
         self.unacked = 0          # delivered and not yet acked (in transit, buffered, in service, ack on its way)
         self.acking: list = []    # processed, ack still travelling to the broker
         self.epoch = 0            # bumped at each crash: late acks of the old connection are void
@@ -332,9 +343,12 @@ class MessageQueueRun:
         self.queues = [_QueueRun(i, q, run) for i, q in enumerate(spec.queues)]
         self.nodes, self.consumer_of, self.specs, self.node_names = [], [], [], []
         for q in self.queues:
-            for k, server in enumerate(q.spec.consumers):
+            scaler = q.spec.autoscaler
+            fixed = len(q.spec.consumers)
+            servers = q.spec.consumers + (q.spec.consumers[-1],) * ((scaler.max_consumers - fixed) if scaler else 0)
+            for k, server in enumerate(servers):
                 node = Node(env, len(self.nodes), server, self, run, first_number + len(self.nodes))
-                consumer = _Consumer(node, q)
+                consumer = _Consumer(node, q, active=k < fixed)
                 q.consumers.append(consumer)
                 self.nodes.append(node)
                 self.consumer_of.append(consumer)
@@ -356,6 +370,9 @@ class MessageQueueRun:
                 env.process(self._poller(c))
             else:
                 self._list(c)
+        self.autoscalers = [AutoscalerRun(env, q.spec.autoscaler, self, q) for q in self.queues if q.spec.autoscaler]
+        for scaler in self.autoscalers:
+            env.process(scaler.process())
 
     @property
     def queue_lengths(self):
@@ -431,7 +448,7 @@ class MessageQueueRun:
 
     # -- delivering ------------------------------------------------------------------
     def _list(self, c) -> None:
-        if not c.listed and c.node.up and c.unacked < c.queue.limit:
+        if not c.listed and c.node.up and c.active and c.unacked < c.queue.limit:
             c.listed = True
             c.queue.hungry.append(c)
 
@@ -453,7 +470,7 @@ class MessageQueueRun:
         while ready and hungry:
             c = hungry.popleft()
             c.listed = False
-            if not c.node.up or c.unacked >= limit:
+            if not c.node.up or not c.active or c.unacked >= limit:
                 continue
             task = ready.popleft() if ttl is None else self._next_message(q)
             if task is not None:
@@ -476,7 +493,7 @@ class MessageQueueRun:
         makes it wait ``poll_interval`` before asking again."""
         env, q = self.env, c.queue
         while True:
-            if c.node.up and c.unacked < q.limit:
+            if c.node.up and c.active and c.unacked < q.limit:
                 task = self._next_message(q)
                 if task is not None:
                     self._deliver(c, task)
@@ -521,7 +538,7 @@ class MessageQueueRun:
             if self.polling:
                 self._credit_back(c)
             else:                          # credit back: list the consumer, dispatch
-                if not c.listed and c.node.up:
+                if not c.listed and c.node.up and c.active:
                     c.listed = True
                     c.queue.hungry.append(c)
                 self._dispatch(c.queue)
@@ -560,3 +577,23 @@ class MessageQueueRun:
 
     def on_restart(self, node) -> None:
         self._credit_back(self.consumer_of[node.index])
+
+    # -- consumers added and removed at run time (autoscaling) -------------------------
+    def launch(self, c, start_s: float) -> None:
+        """Launch consumer ``c``'s machine now; it takes messages ``start_s`` s later."""
+        c.launched = self.env.now
+        self.env.timeout(start_s).callbacks.append(lambda _e: self._activate(c))
+
+    def _activate(self, c) -> None:
+        c.active = True
+        self._credit_back(c)
+
+    def stop(self, c) -> None:
+        """Stop an idle consumer: it takes nothing more and its machine stops costing."""
+        c.active = False
+        c.up_s += self.env.now - c.launched
+        c.launched = None
+
+    def up_seconds(self, now: float) -> list:
+        """Seconds each consumer's machine has run by ``now`` (launch to stop)."""
+        return [c.up_s + (now - c.launched if c.launched is not None else 0.0) for c in self.consumer_of]

@@ -47,6 +47,7 @@ at that moment (``end``); that attempt reached no server and is not in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -116,6 +117,12 @@ class ServerStats:
     max_in_service: np.ndarray  # most jobs served at once
     max_memory_mb: np.ndarray   # most memory held by jobs in service (MB)
     crashes: np.ndarray         # times it ran out of memory
+    up_s: np.ndarray | None = None   # seconds its machine ran (launch to stop, or the whole run)
+
+    @property
+    def machine_seconds(self) -> float:
+        """Machine-seconds paid for: the sum of ``up_s`` (an autoscaler's stopped consumers cost nothing)."""
+        return float(self.up_s.sum()) if self.up_s is not None else math.nan
 
 
 @dataclass(frozen=True)

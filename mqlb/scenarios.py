@@ -35,16 +35,18 @@ import numpy as np
 
 from . import _checks
 from .arrivals import Spike
+from .autoscale import Autoscaler
 from .distributions import Exponential, LogNormal
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
-from .messagequeue import MessageQueue
+from .messagequeue import MessageQueue, Queue
+from .pathsplit import PathSplit
 from .result import COMPLETED
 from .server import Server
 from .workload import JobClass, Workload, make_workload
 
-__all__ = ["ARCHITECTURES", "HEAVY", "LIGHT", "SIMPLICITY", "architectures", "goodput_series",
-           "recovery_time", "surge_workload"]
+__all__ = ["ARCHITECTURES", "HEAVY", "LIGHT", "MORE_ARCHITECTURES", "MOVING_PARTS", "SIMPLICITY", "architectures",
+           "goodput_series", "more_architectures", "recovery_time", "split_queues", "surge_workload"]
 
 #: Job class name of the light API requests.
 LIGHT = "light"
@@ -111,6 +113,8 @@ def architectures(*, n_servers: int = 4,
                   restart_s: float = 10.0,            # s a machine that ran out of memory stays down
                   conns_per_server: int = 4,          # "LB + queue": most open requests per server
                   api_servers: int = 1,               # "Hybrid": machines in the API tier
+                  prefetch: int | None = 1,           # "MQ", "Hybrid": the queue's prefetch (None = unlimited)
+                  stale_after_s: float | None = None,  # drop queued work older than this (s; None = keep it)
                   ) -> dict:
     """The four architectures on ``n_servers`` machines of speed 1.
 
@@ -127,6 +131,11 @@ def architectures(*, n_servers: int = 4,
       light requests at once; the other machines consume the heavy jobs from
       a queue with prefetch 1 (asynchronous request-reply).
 
+    ``stale_after_s`` (the clients' timeout): the balancer with a queue answers
+    503 to a request queued that long and drops one whose client left (HAProxy
+    ``timeout queue``, ``option abortonclose``); the queues dead-letter messages
+    that old (RabbitMQ message TTL). ``prefetch`` is the queues' prefetch.
+
     Every architecture has the same total capacity (``n_servers`` work-seconds
     per second); the returned dict is ordered simplest first (:data:`ARCHITECTURES`).
     """
@@ -140,14 +149,82 @@ def architectures(*, n_servers: int = 4,
                          f"got api_servers={api_servers} of n_servers={n_servers}")
     threaded = Server(slots=None, discipline="ps", memory_mb=server_memory_mb, restart_s=restart_s)
     consumer = Server(slots=1, memory_mb=server_memory_mb, restart_s=restart_s)
+    drop = {} if stale_after_s is None else dict(queue_timeout=stale_after_s, abort_on_close=True)
     return {
         "LB push": LoadBalancer([threaded] * n_servers, policy="least_connections"),
         "LB + queue": LoadBalancer([threaded] * n_servers, policy="least_connections",
-                                   max_conns=conns_per_server, on_full="queue"),
-        "MQ": MessageQueue(consumers=[consumer] * n_servers, prefetch=1),
+                                   max_conns=conns_per_server, on_full="queue", **drop),
+        "MQ": MessageQueue(consumers=[consumer] * n_servers, prefetch=prefetch, message_ttl=stale_after_s),
         "Hybrid": Hybrid(front=LoadBalancer([threaded] * api_servers, policy="least_connections"),
-                         back=MessageQueue(consumers=[consumer] * (n_servers - api_servers), prefetch=1),
+                         back=MessageQueue(consumers=[consumer] * (n_servers - api_servers), prefetch=prefetch,
+                                           message_ttl=stale_after_s),
                          back_kinds=(HEAVY,)),
+    }
+
+
+#: The architectures the wider advisor adds to the four.
+MORE_ARCHITECTURES = ("Path split", "MQ, two queues", "MQ autoscaled")
+
+#: Moving parts an operator runs, as a rank (lower is simpler), over all seven:
+#: a balancer; + a connection cap and its queue; + routing by path to two
+#: pools; a broker with consumers; + a second queue and its bindings; a
+#: balancer *and* a broker; a broker + an autoscaler and machines it launches.
+MOVING_PARTS = {name: rank for rank, name in enumerate(
+    ("LB push", "LB + queue", "Path split", "MQ", "MQ, two queues", "Hybrid", "MQ autoscaled"))}
+
+
+def split_queues(light_consumers, heavy_consumers, *, prefetch: int | None = 1,
+                 light: str = LIGHT, heavy: str = HEAVY, message_ttl: float | None = None) -> MessageQueue:
+    """A broker with a ``light`` and a ``heavy`` queue (direct exchange, bound
+    to the job class names), each with its own dedicated consumers."""
+    return MessageQueue(queues=[Queue(light, light_consumers, bindings=(light,), prefetch=prefetch,
+                                      message_ttl=message_ttl),
+                                Queue(heavy, heavy_consumers, bindings=(heavy,), prefetch=prefetch,
+                                      message_ttl=message_ttl)], exchange="direct")
+
+
+def more_architectures(*, n_servers: int = 4, server_memory_mb: float = 2000.0, restart_s: float = 10.0,
+                       conns_per_server: int = 4, api_servers: int = 1, prefetch: int | None = 1,
+                       stale_after_s: float | None = None, autoscaler: Autoscaler | None = None) -> dict:
+    """The three architectures the wider advisor adds, on the machines of :func:`architectures`.
+
+    - ``"Path split"``: the balancer routes by path: light requests to
+      ``api_servers`` machines at once, heavy jobs to the others with at most
+      ``conns_per_server`` connections each and the balancer's queue; no broker.
+    - ``"MQ, two queues"``: a light and a heavy queue (:func:`split_queues`),
+      ``api_servers`` consumers for the light one, the others for the heavy.
+    - ``"MQ autoscaled"``: one queue, ``n_servers`` consumers to start with and
+      ``autoscaler`` (default: on the age of the oldest message, above 2 s,
+      read every 5 s, a new consumer takes 20 s to start, at most twice
+      ``n_servers``; it never goes below ``n_servers``).
+
+    ``stale_after_s``: drop queued work older than this (the clients' timeout:
+    HAProxy ``timeout queue`` with ``option abortonclose``, RabbitMQ's message
+    TTL); None keeps it. Dict ordered as :data:`MORE_ARCHITECTURES`.
+    """
+    n_servers = _checks.count("n_servers", n_servers, minimum=2)
+    api_servers = _checks.count("api_servers", api_servers)
+    if api_servers >= n_servers:
+        raise ValueError(f"api_servers must leave at least one machine for the heavy jobs: "
+                         f"got api_servers={api_servers} of n_servers={n_servers}")
+    if autoscaler is None:
+        autoscaler = Autoscaler(metric="age", threshold=2.0, interval_s=5.0, start_s=20.0,
+                                max_consumers=2 * n_servers)
+    _checks.instance("autoscaler", autoscaler, Autoscaler, "an Autoscaler or None")
+    threaded = Server(slots=None, discipline="ps", memory_mb=server_memory_mb, restart_s=restart_s)
+    consumer = Server(slots=1, memory_mb=server_memory_mb, restart_s=restart_s)
+    drop = {} if stale_after_s is None else dict(queue_timeout=stale_after_s, abort_on_close=True)
+    heavy = n_servers - api_servers
+    return {
+        "Path split": PathSplit(
+            pools={"api": LoadBalancer([threaded] * api_servers, policy="least_connections"),
+                   "jobs": LoadBalancer([threaded] * heavy, policy="least_connections", max_conns=conns_per_server,
+                                        on_full="queue", **drop)},
+            routes={HEAVY: "jobs"}, default="api"),
+        "MQ, two queues": split_queues([consumer] * api_servers, [consumer] * heavy, prefetch=prefetch,
+                                       message_ttl=stale_after_s),
+        "MQ autoscaled": MessageQueue(queues=[Queue("jobs", [consumer] * n_servers, prefetch=prefetch,
+                                                    message_ttl=stale_after_s, autoscaler=autoscaler)]),
     }
 
 

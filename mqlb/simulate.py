@@ -23,6 +23,7 @@ from .client import Client, Holdback
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
+from .pathsplit import PathSplit
 from .result import (COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, REFUSED_LOCALLY, TIMED_OUT, Result,
                      ServerStats)
 from .sampler import Sampler
@@ -236,7 +237,10 @@ def _servers_and_queues(system) -> tuple:
     if isinstance(system, LoadBalancer):
         return len(system.servers), 1
     if isinstance(system, MessageQueue):
-        return sum(len(q.consumers) for q in system.queues), len(system.queues)
+        return sum((q.autoscaler.max_consumers if q.autoscaler else len(q.consumers)) for q in system.queues), \
+            len(system.queues)
+    if isinstance(system, PathSplit):
+        return sum(len(p.servers) for p in system.pools.values()), len(system.pools)
     front, back = _servers_and_queues(system.front), _servers_and_queues(system.back)
     return front[0] + back[0], front[1] + back[1]
 
@@ -245,7 +249,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
              until: float | None = None, sample_every: float | None = None, failures=(),
              max_events: int | None = None, engine: str = "auto") -> Result:
     """Run ``system`` (a :class:`LoadBalancer`, :class:`MessageQueue` or
-    :class:`Hybrid`) on ``workload`` and return every job's record, a timeline
+    :class:`Hybrid` or :class:`PathSplit`) on ``workload`` and return every job's record, a timeline
     and a summary.
 
     client: how clients wait and retry (:class:`Client`).
@@ -275,8 +279,8 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         SimPy model; "recursion" insists on the fast path (ValueError if the
         configuration needs events). ``Result.engine`` says which one ran.
     """
-    _checks.instance("system", system, (LoadBalancer, MessageQueue, Hybrid),
-                     "a LoadBalancer, a MessageQueue or a Hybrid")
+    _checks.instance("system", system, (LoadBalancer, MessageQueue, Hybrid, PathSplit),
+                     "a LoadBalancer, a MessageQueue, a Hybrid or a PathSplit")
     _checks.instance("workload", workload, Workload, "a Workload from make_workload")
     _checks.instance("client", client, Client, "a Client")
     _checks.count("seed", seed, minimum=0)
@@ -371,6 +375,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         max_in_service=np.array([n.max_in_service for n in nodes]),
         max_memory_mb=np.array([n.max_memory for n in nodes]),
         crashes=np.array([n.crashes for n in nodes]),
+        up_s=np.array(net.up_seconds(env.now) if hasattr(net, "up_seconds") else [env.now] * len(nodes)),
     )
     broker = getattr(net, "back", net)      # a Hybrid's broker is its back tier
     blocked = tuple((start, env.now if end is None else end) for start, end in getattr(broker, "alarms", ()))

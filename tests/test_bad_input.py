@@ -14,6 +14,8 @@ import mqlb
 from mqlb import (Broker, Client, Hybrid, JobClass, LoadBalancer, MessageQueue, Queue, Server, make_workload,
                   simulate, simulate_each, sweep)
 
+from mqlb import decision  # noqa: E402  (the wider advisor's cases)
+
 S = Server()
 WL = make_workload(mqlb.Poisson(1.0), mqlb.Exponential(1.0), n_jobs=10, seed=1)
 
@@ -147,6 +149,34 @@ CASES = [
     (mqlb.asyncreply.polling, dict(result=simulate(MessageQueue(consumers=[S]), WL), poll_s=0), ValueError,
      ["poll_s", "0", "> 0"]),
     (mqlb.asyncreply.polling, dict(result=WL, poll_s=1.0), TypeError, ["result", "Result"]),
+    # the wider advisor: autoscaled consumers, the path split, the advisor's controls
+    (mqlb.Autoscaler, dict(metric="cpu"), ValueError, ["metric", "'backlog'", "'age'", "'cpu'"]),
+    (mqlb.Autoscaler, dict(interval_s=0), ValueError, ["interval_s", "0", "> 0"]),
+    (mqlb.Autoscaler, dict(start_s=-1), ValueError, ["start_s", "-1", ">= 0"]),
+    (mqlb.Autoscaler, dict(max_consumers=0), ValueError, ["max_consumers", "0", ">= 1"]),
+    (mqlb.Autoscaler, dict(threshold="high"), TypeError, ["threshold", "'high'", "real number"]),
+    (mqlb.Queue, dict(name="q", consumers=[S] * 3, autoscaler=mqlb.Autoscaler(max_consumers=2)), ValueError,
+     ["max_consumers", "3", "'q'", "got 2"]),
+    (mqlb.Queue, dict(name="q", consumers=[S], autoscaler=mqlb.Autoscaler(min_consumers=2)), ValueError,
+     ["min_consumers", "'q'", "got 2"]),
+    (mqlb.Queue, dict(name="q", consumers=[S], autoscaler=5), TypeError, ["autoscaler", "5", "Autoscaler"]),
+    (mqlb.PathSplit, dict(pools={}, routes={}), TypeError, ["pools", "{}", "LoadBalancer"]),
+    (mqlb.PathSplit, dict(pools={"api": S}, routes={}), TypeError, ["pools['api']", "LoadBalancer"]),
+    (mqlb.PathSplit, dict(pools={"api": LoadBalancer([S])}, routes={"heavy": "jobs"}), ValueError,
+     ["routes['heavy']", "'api'", "'jobs'"]),
+    (mqlb.PathSplit, dict(pools={"api": LoadBalancer([S])}, routes={}, default="x"), ValueError,
+     ["default", "'api'", "'x'"]),
+    (simulate, dict(system=mqlb.PathSplit(pools={"api": LoadBalancer([S])}, routes={}), workload=WL), ValueError,
+     ["job class", "no route", "'api'"]),
+    (decision.Setting, dict(client_timeout_s=0), ValueError, ["client_timeout_s", "0", "> 0"]),
+    (decision.Setting, dict(retries=-1), ValueError, ["retries", "-1", ">= 0"]),
+    (decision.Setting, dict(prefetch=0), ValueError, ["prefetch", "0", "None"]),
+    (decision.Setting, dict(conns_per_server=1.5), TypeError, ["conns_per_server", "1.5", "whole number"]),
+    (decision.advise, dict(setting=decision.Setting(rate=30.0)), ValueError, ["90%", "add machines"]),
+    (decision.advise, dict(setting=decision.Setting(heavy_memory_mb=2500.0)), ValueError,
+     ["2500 MB", "does not fit"]),
+    (decision.candidates, dict(setting=decision.Setting(), names=("LB push", "Kafka")), ValueError,
+     ["names", "'Kafka'", "'MQ autoscaled'"]),
 ]
 
 

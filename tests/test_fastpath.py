@@ -17,7 +17,7 @@ from mqlb import Broker, Client, Hybrid, JobClass, LoadBalancer, MessageQueue, Q
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIMELINE = ("time", "queue", "in_flight", "in_service", "memory_mb", "up", "in_system", "crashes")
-STATS = ("capacity", "max_in_service", "max_memory_mb", "crashes")
+STATS = ("capacity", "max_in_service", "max_memory_mb", "crashes", "up_s")
 
 
 def assert_identical(fast, slow):

@@ -371,3 +371,69 @@ def test_a_partitioned_log_accounts_for_every_job_once(partitions, consumer, wl,
     assert np.all(r["server"][np.isfinite(r["start"])] == r["queue"][np.isfinite(r["start"])])
     decided = r[r["outcome"] != OUT["in_system"]]
     assert np.all(decided["end"] >= decided["arrival"] - 1e-12)
+# -- the wider advisor: autoscaled consumers and the path-split balancer -----------------
+
+autoscalers = st.builds(
+    mqlb.Autoscaler,
+    metric=st.sampled_from(["backlog", "age"]),
+    threshold=st.sampled_from([0.0, 2.0, 5.0]),
+    interval_s=st.sampled_from([0.5, 2.0]),
+    start_s=st.sampled_from([0.0, 1.0, 4.0]),
+    max_consumers=st.integers(4, 6),
+    min_consumers=st.sampled_from([None, 1]),
+    cooldown_s=st.sampled_from([0.0, 3.0]),
+)
+
+
+@st.composite
+def autoscaled_brokers(draw):
+    """A broker with one or two queues (split by class), the first autoscaled."""
+    consumers = draw(st.lists(servers.filter(lambda s: s.slots is not None), min_size=1, max_size=4))
+    scaler = draw(autoscalers)
+    q = dict(prefetch=draw(st.sampled_from([1, 2, None])), message_ttl=draw(st.sampled_from([None, 4.0])),
+             delivery_limit=2)
+    if draw(st.booleans()):
+        return MessageQueue(queues=[mqlb.Queue("jobs", consumers, autoscaler=scaler, **q)],
+                            broker=Broker(poll_interval=draw(st.sampled_from([0.0, 0.3]))))
+    return MessageQueue(queues=[mqlb.Queue("light", consumers, bindings=("light",), autoscaler=scaler, **q),
+                                mqlb.Queue("heavy", [Server()], bindings=("heavy",), **q)])
+
+
+path_splits = st.builds(
+    lambda light, heavy, default: mqlb.PathSplit(pools={"api": light, "jobs": heavy}, routes={"heavy": "jobs"},
+                                                 default=default),
+    balancers, balancers, st.sampled_from(["api", "jobs"]))
+
+
+@SETTINGS
+@given(system=st.one_of(autoscaled_brokers(), path_splits), wl=workloads(), client=clients,
+       seed=st.integers(0, 5), until=stops)
+def test_autoscaled_and_path_split_runs_account_for_every_job_once(system, wl, client, seed, until):
+    res, caught = _run_any(system, wl, client, seed, until)
+    r = res.records
+    n_queues = len(system.pools) if isinstance(system, mqlb.PathSplit) else len(system.queues)
+    assert len(r) == len(wl) and np.array_equal(r["id"], np.arange(len(wl)))
+    assert np.all((r["queue"] >= 0) & (r["queue"] < n_queues))
+    s = res.summary()
+    assert sum(getattr(s, name) for name in mqlb.OUTCOMES) == len(r)
+    assert (res.stopped_early is None) == (not caught)
+    if until is None and res.stopped_early is None:
+        assert s.in_system == 0 and s.not_sent == 0
+    ok = r[r["outcome"] == OUT["completed"]]
+    assert np.all(ok["arrival"] <= ok["start"]) and np.all(ok["start"] <= ok["done"]) and np.all(ok["done"] <= ok["end"])
+    # Machine-seconds: no machine runs longer than the run; the ones there from the start run all of it.
+    up = res.servers.up_s
+    assert np.all(up >= 0) and np.all(up <= up.max() + 1e-9)
+    served = r["server"][r["server"] >= 0]
+    assert np.all(up[served] > 0)                  # only machines that were launched serve
+    if isinstance(system, MessageQueue):
+        q = system.queues[0]
+        first = len(q.consumers)
+        floor = first if q.autoscaler.min_consumers is None else q.autoscaler.min_consumers
+        assert np.allclose(up[:floor], up.max())
+        assert res.servers.names[first - 1] == f"{q.name}[{first - 1}]"
+        assert len(up) == q.autoscaler.max_consumers + sum(len(x.consumers) for x in system.queues[1:])
+        for i, spec in enumerate(q.consumers + (q.consumers[-1],) * (q.autoscaler.max_consumers - first)):
+            assert res.servers.max_in_service[i] <= spec.slots
+    else:
+        assert np.all(up == up.max())

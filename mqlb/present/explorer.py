@@ -376,6 +376,7 @@ def static_positions(name: str, control: object, default: object,
         return _slider_positions(name, control, default, chosen)
     if isinstance(control, (list, tuple, dict)):
         items = list(control.items()) if isinstance(control, dict) else list(control)
+        live = len(items)
         if chosen is not None:
             if list(chosen) != [default]:
                 raise ValueError(f"a menu keeps every entry in the static edition: static positions "
@@ -391,7 +392,7 @@ def static_positions(name: str, control: object, default: object,
             index = values.index(default)
         else:
             raise ValueError(f"control {name!r}: the default {default!r} is not one of its entries {values!r}")
-        return StaticControl(name, "menu", tuple(values), tuple(labels), index, len(values))
+        return StaticControl(name, "menu", tuple(values), tuple(labels), index, live)
     raise TypeError(f"control for {name!r} must be a (min, max[, step]) tuple, "
                     f"a list of choices or a bool, got {control!r}")
 

@@ -30,9 +30,11 @@ COLOURS = {
     "simulated": "#CC79A7",  # reddish purple: a simulated series of any kind
 }
 
-#: One colour per architecture of :data:`mqlb.scenarios.ARCHITECTURES`.
+#: One colour per architecture of :data:`mqlb.scenarios.ARCHITECTURES` and
+#: :data:`mqlb.scenarios.MORE_ARCHITECTURES`.
 ARCHITECTURE_COLOURS = {"LB push": COLOURS["lb"], "LB + queue": COLOURS["lb_queue"], "MQ": COLOURS["mq"],
-                        "Hybrid": COLOURS["hybrid"]}
+                        "Hybrid": COLOURS["hybrid"],
+                        "Path split": "#CC79A7", "MQ, two queues": "#56B4E9", "MQ autoscaled": "#7F7F7F"}
 
 _CYCLE = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000"]
 
