@@ -29,6 +29,8 @@ from .budget import StoppedEarly
 from .simulate import simulate
 from .sweep import grid_points, shared_pool, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
+# balancer policies: the registry
+from . import policies
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -40,4 +42,6 @@ __all__ = [
     "Server",
     "StoppedEarly", "simulate", "grid_points", "shared_pool", "simulate_each", "sweep",
     "JobClass", "Workload", "make_workload",
+    # balancer policies: the registry
+    "policies",
 ]

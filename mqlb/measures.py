@@ -5,6 +5,8 @@
   the traffic surge (chapters 8 and 9);
 - :func:`stranded_share`: how often a consumer sat idle while work waited
   elsewhere (chapter 3);
+- :func:`pile_up`: how far the fullest server ran ahead of the average one
+  (balancers herding on stale counts, chapter 12);
 - :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
   live with the surge scenario and are re-exported here.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 from .result import Result, Summary
 from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
 
-__all__ = ["failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
+__all__ = ["failed_jobs", "goodput_series", "pile_up", "recovery_time", "stranded_share", "surge_scorecard"]
 
 
 def failed_jobs(summary: Summary) -> int:
@@ -60,3 +62,13 @@ def stranded_share(result: Result) -> float:
     idle = (tl.in_service == 0).any(axis=1)
     waiting = (tl.queue.sum(axis=1) > 0) | ((tl.in_flight - tl.in_service) > 0).any(axis=1)
     return float((idle & waiting).mean())
+
+
+def pile_up(result: Result) -> float:
+    """Requests the fullest server held beyond the average server's, averaged
+    over the timeline's samples: about 1 when a balancer spreads well, large
+    when many requests herd onto the server that looked least loaded."""
+    if not isinstance(result, Result):
+        raise TypeError(f"pile_up needs a Result, got {type(result).__name__}")
+    held = result.timeline.in_flight
+    return float((held.max(axis=1) - held.mean(axis=1)).mean()) if held.size else 0.0

@@ -59,6 +59,17 @@ brokers = st.builds(
                      ack_latency=st.sampled_from([0.0, 0.05]), reply_latency=st.sampled_from([0.0, 0.02]),
                      poll_interval=st.sampled_from([0.0, 0.0, 0.3])),
 )
+# -- balancer policies: several balancer instances and stale load information ------------
+stale_balancers = st.builds(
+    LoadBalancer,
+    servers=st.lists(servers, min_size=1, max_size=4),
+    policy=st.sampled_from(mqlb.POLICIES),
+    balancers=st.sampled_from([1, 2, 3]),
+    info_delay=st.sampled_from([0.0, 0.3, 2.0]),
+    health_checks=st.booleans(),
+)
+balancers = st.one_of(balancers, stale_balancers)
+# -- end of balancer policies ----------------------------------------------------------------
 clients = st.builds(Client, timeout=st.sampled_from([math.inf, 3.0]), retries=st.sampled_from([0, 2]),
                     backoff=st.sampled_from([0.0, 0.5]), jitter=st.booleans())
 
