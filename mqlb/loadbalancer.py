@@ -167,10 +167,12 @@ class _View:
         return None
 
     def least_from(self, start: int):
-        ok, conns, weights, n = self.run._ok, self.conns, self.weights, self.n
+        # The hot loop of least connections: ``run._ok(i)`` inlined, as in ``run._eligible``.
+        run, conns, weights, n = self.run, self.conns, self.weights, self.n
+        nodes, true_conns, limit, checks = run.nodes, run.conns, run.spec.max_conns, run.spec.health_checks
         best, best_load, i = None, math.inf, start
         for _ in range(n):
-            if ok(i):
+            if (nodes[i].up or not checks) and (limit is None or true_conns[i] < limit):
                 load = conns[i] / weights[i]
                 if load < best_load:
                     best, best_load = i, load
