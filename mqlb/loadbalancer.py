@@ -299,7 +299,7 @@ class LoadBalancerRun:
         current = spec.balancers == 1 and spec.info_delay == 0    # the policy sees the true counts
         if current and n >= INDEX_FROM and policy.indexed:
             self.index = _Eligible(n)
-            if policy.choose is _policies.least_connections:
+            if policy.loads:
                 self.loads = _LoadBuckets(n)
             for i in range(n):
                 self._touch(i)
@@ -366,9 +366,9 @@ class LoadBalancerRun:
         if not node.up or not node.has_room():        # refused by the server itself
             self.run.failed(task, REJECTED)
             return
-        self.conns[i] += 1
         if self.news:
             self._opened(i, task)
+        self.conns[i] += 1
         self._touch(i)
         node.accept(task)
 
@@ -441,6 +441,7 @@ class LoadBalancerRun:
                 self.refresh_at += delay
 
     def _opened(self, i: int, task) -> None:
+        self._refresh()
         view = self.chosen_by
         if view.live is not self.conns:
             view.live[i] += 1

@@ -13,6 +13,8 @@ index of an eligible server, or None when no server is eligible. The view
   ``memory`` function at the start of a run;
 - ``members()``: the eligible servers, a sequence (``len`` and ``[k]``, in
   index order); ``ok(i)``: is server ``i`` eligible;
+- ``initially_idle``: the servers that report idle to this balancer at the
+  start (for ``memory`` to read; every server reports to one balancer);
 - ``first_from(i)``: the first eligible server at or after ``i``, wrapping;
 - ``least_from(i)``: the eligible server with the fewest connections per
   weight, ties going to the first at or after ``i``.
@@ -23,8 +25,8 @@ answers are the same as a scan's, so a policy is written once.
 
 Add one with :func:`register`::
 
-    @register("first_idle", label="first idle")
-    def first_idle(view):
+    @register("first_eligible", label="first eligible")
+    def first_eligible(view):
         return view.first_from(0)
 """
 
@@ -38,8 +40,8 @@ from typing import Callable
 from . import _checks
 
 EWMA_DECAY_S = 10.0
-"""Peak EWMA's decay time (s): an observation's weight falls by e every 10 s,
-Finagle's and Linkerd's default."""
+"""Peak EWMA's decay time (s): an observation's weight falls by a factor e
+every 10 s, Finagle's default."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,11 @@ class Policy:
     common: offered by the common open-source balancers (nginx, HAProxy).
     indexed: may choose from the index of eligible servers (many servers);
         False: it always sees a scan.
+    loads: calls ``view.least_from`` (the index then keeps load buckets).
     fastpath: :mod:`mqlb.fastpath` re-implements it (vectorised).
     memory: ``(view) -> state`` kept in ``view.memory`` for one run.
     answered: ``(view, server, seconds)``: a request this balancer sent was
-        answered after ``seconds``.
+        answered ``seconds`` after it reached the balancer.
     idle: ``(view, server)``: the server has no request left and reports to
         this balancer.
     """
@@ -64,6 +67,7 @@ class Policy:
     label: str
     common: bool = False
     indexed: bool = True
+    loads: bool = False
     fastpath: bool = False
     memory: Callable | None = None
     answered: Callable | None = None
@@ -73,8 +77,8 @@ class Policy:
 _REGISTRY: dict[str, Policy] = {}
 
 
-def register(name: str, *, label: str, common: bool = False, indexed: bool = True, fastpath: bool = False,
-             memory: Callable | None = None, answered: Callable | None = None, idle: Callable | None = None):
+def register(name: str, *, label: str, common: bool = False, indexed: bool = True, loads: bool = False,
+             fastpath: bool = False, memory: Callable | None = None, answered: Callable | None = None, idle: Callable | None = None):
     """Decorator: register ``choose`` as the policy ``name``."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a policy name must be an identifier, got {name!r}")
@@ -82,17 +86,15 @@ def register(name: str, *, label: str, common: bool = False, indexed: bool = Tru
         raise ValueError(f"policy {name!r} is already registered")
 
     def add(choose: Callable) -> Callable:
-        _REGISTRY[name] = Policy(name, choose, label, common, indexed, fastpath, memory, answered, idle)
+        _REGISTRY[name] = Policy(name, choose, label, common, indexed, loads, fastpath, memory, answered, idle)
         return choose
     return add
 
 
 def get(name: str) -> Policy:
     """The registered policy ``name`` (ValueError naming the registered ones if none)."""
-    if isinstance(name, str) and name in _REGISTRY:
-        return _REGISTRY[name]
     _checks.choice("policy", name, names())
-    raise AssertionError("unreachable")
+    return _REGISTRY[name]
 
 
 def names(*, common: bool | None = None, fastpath: bool | None = None) -> tuple:
@@ -125,7 +127,7 @@ def random_choice(view):
     return eligible[int(view.rng.random() * len(eligible))] if len(eligible) else None
 
 
-@register("least_connections", label="least connections", common=True, fastpath=True)
+@register("least_connections", label="least connections", common=True, loads=True, fastpath=True)
 def least_connections(view):
     """Fewest connections per weight; ties go round robin so no server is favoured."""
     best = view.least_from(view.next % view.n)
