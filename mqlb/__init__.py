@@ -41,6 +41,8 @@ from .messagequeue import ACKS
 # path split, autoscaled consumers (the wider advisor)
 from .autoscale import Autoscaler
 from .pathsplit import PathSplit
+# balancer policies: the registry
+from . import policies
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -62,4 +64,6 @@ __all__ = [
     "ACKS", "asyncreply", "presets",
     # path split, autoscaled consumers (the wider advisor)
     "Autoscaler", "PathSplit",
+    # balancer policies: the registry
+    "policies",
 ]

@@ -19,7 +19,8 @@ Eligible (see :func:`why_not` for the exact rules):
   ``max_conns=1`` and ``on_full="queue"`` (its policy picks among the idle
   servers, as the balancer does);
 - a :class:`LoadBalancer` without ``max_conns`` pushing to FCFS servers with
-  an unlimited backlog, under any policy: round robin, weighted round robin
+  an unlimited backlog, one balancer instance with current counts, under
+  the policies registered with ``fastpath=True``: round robin, weighted round robin
   and random dispatch do not look at the servers' state (one Lindley
   recursion per server); least connections and power of two choices read each
   server's open connections, which a heap of departures gives at every
@@ -54,6 +55,7 @@ from array import array
 import numpy as np
 
 from . import _checks
+from . import policies
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
 from .result import COMPLETED, RECORD_DTYPE, TIMED_OUT, Result, ServerStats, Timeline
@@ -107,6 +109,10 @@ def why_not(system, workload, client, failures=()) -> str | None:
         servers = q.consumers
     else:
         servers = system.servers
+        if not policies.get(system.policy).fastpath:
+            return f"the policy {system.policy!r} (the fast path re-implements {', '.join(policies.names(fastpath=True))})"
+        if system.balancers > 1 or system.info_delay > 0:
+            return "several balancer instances or stale load information"
         if system.max_conns is None:
             if any(s.backlog is not None for s in servers):
                 return "a server with a limited backlog (requests can be refused)"

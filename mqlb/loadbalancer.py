@@ -6,11 +6,17 @@ either rejects the request at once (open-source nginx: 502) or holds it in its
 own queue until a connection frees up or ``queue_timeout`` passes (HAProxy:
 ``maxconn`` + ``timeout queue``). Without ``max_conns`` it never holds back:
 every request goes straight onto a server, however busy.
+
+The policies themselves live in :mod:`mqlb.policies` (a registry); this
+module gives each the view it needs: with several balancer instances
+(``balancers``) each sees only its own connections, and with ``info_delay``
+it sees them as they were at the last refresh.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import math
 import random
@@ -20,17 +26,21 @@ import numpy as np
 
 from . import _checks
 from .queueorder import PRIORITY_CLASSES, QUEUE_ORDERS, BalancerQueue, CoDel, priorities
+from . import policies as _policies
 from .result import REJECTED, TIMED_OUT, LOST
 from .server import Node, Server
 
-POLICIES = ("round_robin", "random", "least_connections", "power_of_two", "weighted_round_robin")
+POLICIES = _policies.names()
+"""The registered policy names (see :mod:`mqlb.policies`)."""
 ON_FULL = ("reject", "queue")
 INDEX_FROM = 16
 """From this many servers on, the balancer keeps its eligible servers in an
 index (:class:`_Eligible`, and load buckets for least connections) so that a
 choice costs O(log servers) instead of a scan. The choices are the same, bit
-for bit (``tests/test_properties.py`` compares the two on random runs);
-``weighted_round_robin`` still scans, as nginx's smooth algorithm does."""
+for bit (``tests/test_properties.py`` compares the two on random runs).
+Policies registered with ``indexed=False`` (``weighted_round_robin``, as
+nginx's smooth algorithm does) still scan, and so does every policy with
+``balancers > 1`` or ``info_delay > 0`` (the index holds true loads)."""
 
 
 class _Eligible:
@@ -69,6 +79,12 @@ class _Eligible:
                 pos, k = nxt, k - tree[nxt]
             step >>= 1
         return pos
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, k: int) -> int:
+        return self.kth(k)
 
     def first_from(self, i: int):
         """The first member at or after ``i``, wrapping around; None if empty."""
@@ -120,12 +136,69 @@ class _LoadBuckets:
         return bucket[k] if k < len(bucket) else bucket[0]
 
 
+class _View:
+    """What one balancer instance knows, as a policy sees it (see
+    :mod:`mqlb.policies`), found by scanning the servers."""
+
+    def __init__(self, run, conns: list):
+        self.run, self.n, self.weights, self.rng = run, len(run.nodes), run.weights, run.rng
+        self.live = conns           # this instance's own open connections, now
+        self.conns = conns          # what its policy sees (``live``, or a copy from the last refresh)
+        self.next = 0               # round-robin position
+        self.memory = None          # the policy's own state
+        self.initially_idle: list = []
+
+    @property
+    def now(self) -> float:
+        return self.run.env.now
+
+    def ok(self, i: int) -> bool:
+        return self.run._ok(i)
+
+    def members(self):
+        return self.run._eligible()
+
+    def first_from(self, start: int):
+        ok, n = self.run._ok, self.n
+        for k in range(n):
+            i = (start + k) % n
+            if ok(i):
+                return i
+        return None
+
+    def least_from(self, start: int):
+        # The hot loop of least connections: ``run._ok(i)`` inlined, as in ``run._eligible``.
+        run, conns, weights, n = self.run, self.conns, self.weights, self.n
+        nodes, true_conns, limit, checks = run.nodes, run.conns, run.spec.max_conns, run.spec.health_checks
+        best, best_load, i = None, math.inf, start
+        for _ in range(n):
+            if (nodes[i].up or not checks) and (limit is None or true_conns[i] < limit):
+                load = conns[i] / weights[i]
+                if load < best_load:
+                    best, best_load = i, load
+            i = i + 1 if i + 1 < n else 0
+        return best
+
+
+class _IndexedView(_View):
+    """The same answers from the run's index (many servers, current loads)."""
+
+    def members(self):
+        return self.run.index
+
+    def first_from(self, start: int):
+        return self.run.index.first_from(start)
+
+    def least_from(self, start: int):
+        return self.run.loads.least_from(start)
+
+
 @dataclass(frozen=True)
 class LoadBalancer:
     """Configuration of a load-balanced cluster.
 
     servers: the servers behind the balancer (a list of :class:`Server`).
-    policy: one of ``POLICIES``.
+    policy: one of ``POLICIES`` (the names registered in :mod:`mqlb.policies`).
     weights: relative weights for ``weighted_round_robin`` (default: each
         server's capacity) and ``least_connections`` (connections / weight).
     max_conns: most open requests per server (None = unlimited).
@@ -150,6 +223,13 @@ class LoadBalancer:
         ``lifo_after_s`` seconds, then newest first).
     codel: a :class:`~mqlb.queueorder.CoDel` bounding the wait while the
         queue stays busy, or None.
+    balancers: balancer instances in front of the servers; each request
+        reaches one at random, and each counts only the connections it opened
+        itself (nginx worker processes without a shared ``zone``). Needs
+        ``max_conns=None`` (a limit per instance is not modelled).
+    info_delay: seconds between refreshes of the connection counts the
+        policy sees; 0 = always current. The counts seen are those at the last
+        multiple of ``info_delay`` (Mitzenmacher's periodic bulletin board).
     """
 
     servers: tuple
@@ -165,6 +245,8 @@ class LoadBalancer:
     queue_order: str = "fifo"
     lifo_after_s: float = 0.5
     codel: CoDel | None = None
+    balancers: int = 1
+    info_delay: float = 0.0
 
     def __post_init__(self):
         servers = tuple(self.servers) if isinstance(self.servers, (list, tuple)) else self.servers
@@ -173,7 +255,7 @@ class LoadBalancer:
         for s in servers:
             _checks.instance("servers", s, Server, "a list of Server")
         object.__setattr__(self, "servers", servers)
-        _checks.choice("policy", self.policy, POLICIES)
+        _policies.get(self.policy)                      # ValueError naming the registered policies
         if self.weights is not None:
             if isinstance(self.weights, (str, bytes)) or not hasattr(self.weights, "__iter__"):
                 raise TypeError(f"weights must be a list of numbers > 0, one per server, or None, got {self.weights!r}")
@@ -200,6 +282,11 @@ class LoadBalancer:
             name = next(k for k, v in ordered.items() if v)
             raise ValueError(f"{name} orders the balancer's own queue, which needs max_conns and on_full='queue'; "
                              f"got max_conns={self.max_conns!r}, on_full={self.on_full!r}")
+        object.__setattr__(self, "balancers", _checks.count("balancers", self.balancers))
+        if self.balancers > 1 and self.max_conns is not None:
+            raise ValueError(f"balancers={self.balancers} needs max_conns=None (each instance would keep its own "
+                             f"limit), got max_conns={self.max_conns}")
+        object.__setattr__(self, "info_delay", _checks.seconds("info_delay", self.info_delay, allow_zero=True))
 
     @property
     def orders_queue(self) -> bool:
@@ -236,24 +323,37 @@ class LoadBalancerRun:
         self.waiting = 0                     # of which still waiting (not yet timed out)
         self.busy_since = 0.0                # when the queue last became non-empty (CoDel)
         self.rng = random.Random(seed)
-        self.next = 0                        # round-robin position
+        self.policy = policy = _policies.get(spec.policy)
+        n = len(self.nodes)
         if spec.weights is not None:
             self.weights = list(spec.weights)
         elif spec.policy == "weighted_round_robin":
             self.weights = [s.capacity if math.isfinite(s.capacity) else s.speed for s in spec.servers]
         else:
-            self.weights = [1.0] * len(self.nodes)
-        self.current = [0.0] * len(self.nodes)   # smooth weighted round robin state
-        self.n_up = len(self.nodes)
-        self.choose = getattr(self, "_" + spec.policy)
+            self.weights = [1.0] * n
+        self.n_up = n
         self.index = self.loads = None
-        if len(self.nodes) >= INDEX_FROM and spec.policy != "weighted_round_robin":
-            self.index = _Eligible(len(self.nodes))
-            if spec.policy == "least_connections":
-                self.loads = _LoadBuckets(len(self.nodes))
-            for i in range(len(self.nodes)):
+        current = spec.balancers == 1 and spec.info_delay == 0    # the policy sees the true counts
+        if current and n >= INDEX_FROM and policy.indexed:
+            self.index = _Eligible(n)
+            if policy.loads:
+                self.loads = _LoadBuckets(n)
+            for i in range(n):
                 self._touch(i)
-            self.choose = getattr(self, "_indexed_" + spec.policy)
+        view = _IndexedView if self.index is not None else _View
+        self.views = [view(self, self.conns if spec.balancers == 1 else [0] * n) for _ in range(spec.balancers)]
+        if policy.idle is not None:                      # every server starts idle and reports to one instance
+            for i in range(n):
+                self.views[self._any_view()].initially_idle.append(i)
+        for v in self.views:
+            if spec.info_delay > 0:
+                v.conns = list(v.live)
+            v.memory = policy.memory(v) if policy.memory is not None else None
+        self.refresh_at = spec.info_delay                # next refresh of stale counts (s)
+        self.sender: dict = {}                           # request -> the instance that sent it (several)
+        self.chosen_by = self.views[0]
+        self.news = not current or policy.answered is not None or policy.idle is not None
+        self.choose = functools.partial(policy.choose, self.views[0]) if current else self._choose_stale
 
     def _touch(self, i: int) -> None:
         """Server ``i``'s connections or health changed: update the index."""
@@ -308,18 +408,24 @@ class LoadBalancerRun:
         if not node.up or not node.has_room():        # refused by the server itself
             self.run.failed(task, REJECTED)
             return
+        if self.news:
+            self._opened(i, task)
         self.conns[i] += 1
         self._touch(i)
         node.accept(task)
 
     # -- server events -----------------------------------------------------------
     def on_finish(self, node, task) -> None:
+        if self.news:
+            self._answered(node.index, task)
         self.conns[node.index] -= 1
         self._touch(node.index)
         self.run.completed(task, self.env.now + self.spec.latency)
         self._pull(node)
 
     def on_crash(self, node, tasks) -> None:
+        if self.news:
+            self._lost(node.index, tasks)
         self.conns[node.index] = 0
         self.n_up -= 1
         self._touch(node.index)
@@ -327,6 +433,8 @@ class LoadBalancerRun:
             self.run.failed(task, LOST)
 
     def on_restart(self, node) -> None:
+        if self.policy.idle is not None:
+            self.policy.idle(self.views[self._any_view()], node.index)
         self.n_up += 1
         self._touch(node.index)
         self._pull(node)
@@ -350,78 +458,50 @@ class LoadBalancerRun:
             self.waiting -= 1
             self.run.failed(task, TIMED_OUT)
 
-    # -- policies: each returns an eligible server's index, or None ----------------
-    def _round_robin(self):
-        n = len(self.nodes)
-        for k in range(n):
-            i = (self.next + k) % n
-            if self._ok(i):
-                self.next = i + 1
-                return i
-        return None
+    # -- what the policy learns: several instances, stale counts, answers -----------------
+    def _any_view(self) -> int:
+        """A balancer instance at random (no draw with one instance)."""
+        return int(self.rng.random() * len(self.views)) if len(self.views) > 1 else 0
 
-    def _random(self):
-        eligible = self._eligible()
-        return eligible[int(self.rng.random() * len(eligible))] if eligible else None
+    def _choose_stale(self):
+        """The choice of one instance, at random, from what it knows."""
+        self._refresh()
+        self.chosen_by = view = self.views[self._any_view()]
+        return self.policy.choose(view)
 
-    def _least_connections(self):
-        # Fewest connections per weight, scanning from the round-robin position
-        # so that ties go round robin and no server is favoured.
-        nodes, conns, weights = self.nodes, self.conns, self.weights
-        limit, checks, n = self.spec.max_conns, self.spec.health_checks, len(self.nodes)
-        best, best_load, i = None, math.inf, self.next % n
-        for _ in range(n):
-            if (nodes[i].up or not checks) and (limit is None or conns[i] < limit):
-                load = conns[i] / weights[i]
-                if load < best_load:
-                    best, best_load = i, load
-            i = i + 1 if i + 1 < n else 0
-        if best is not None:
-            self.next = best + 1
-        return best
+    def _refresh(self) -> None:
+        """Counts are seen as they were at the last multiple of ``info_delay``:
+        called before any count changes, so a copy taken late is still exact."""
+        delay, now = self.spec.info_delay, self.env.now
+        if delay and now >= self.refresh_at:
+            for v in self.views:
+                v.conns[:] = v.live
+            self.refresh_at = (math.floor(now / delay) + 1) * delay
+            if self.refresh_at <= now:                  # rounding
+                self.refresh_at += delay
 
-    def _power_of_two(self):
-        eligible = self._eligible()
-        if len(eligible) < 2:
-            return eligible[0] if eligible else None
-        a, b = self.rng.sample(eligible, 2)
-        return a if self.conns[a] / self.weights[a] <= self.conns[b] / self.weights[b] else b
+    def _opened(self, i: int, task) -> None:
+        self._refresh()
+        view = self.chosen_by
+        if view.live is not self.conns:
+            view.live[i] += 1
+            self.sender[task] = view
 
-    # -- the same choices from the index (many servers) -------------------------------
-    def _indexed_round_robin(self):
-        i = self.index.first_from(self.next % len(self.nodes))
-        if i is not None:
-            self.next = i + 1
-        return i
+    def _answered(self, i: int, task) -> None:
+        self._refresh()
+        view = self.sender.pop(task) if len(self.views) > 1 else self.views[0]
+        if view.live is not self.conns:
+            view.live[i] -= 1
+        policy = self.policy
+        if policy.answered is not None:
+            policy.answered(view, i, self.env.now - task.sent)
+        if policy.idle is not None and self.conns[i] == 1:      # its last open request
+            policy.idle(self.views[self._any_view()], i)
 
-    def _indexed_random(self):
-        index = self.index
-        return index.kth(int(self.rng.random() * index.count)) if index.count else None
-
-    def _indexed_least_connections(self):
-        best = self.loads.least_from(self.next % len(self.nodes))
-        if best is not None:
-            self.next = best + 1
-        return best
-
-    def _indexed_power_of_two(self):
-        index = self.index
-        if index.count < 2:
-            return index.kth(0) if index.count else None
-        j, k = self.rng.sample(range(index.count), 2)    # the same draws as sampling the eligible list
-        a, b = index.kth(j), index.kth(k)
-        return a if self.conns[a] / self.weights[a] <= self.conns[b] / self.weights[b] else b
-
-    def _weighted_round_robin(self):
-        # Smooth weighted round robin (as in nginx): deterministic and evenly spread.
-        eligible = self._eligible()
-        if not eligible:
-            return None
-        total, best = 0.0, eligible[0]
-        for i in eligible:
-            self.current[i] += self.weights[i]
-            total += self.weights[i]
-            if self.current[i] > self.current[best]:
-                best = i
-        self.current[best] -= total
-        return best
+    def _lost(self, i: int, tasks) -> None:
+        self._refresh()
+        for task in tasks:
+            self.sender.pop(task, None)
+        for v in self.views:
+            if v.live is not self.conns:
+                v.live[i] = 0

@@ -8,6 +8,8 @@
 - :func:`blocked_publishes`: jobs whose publish the broker's memory alarm
   blocked, and :func:`most_held`: the most messages a broker without a memory
   limit held at once (chapter 8);
+- :func:`pile_up`: how far the fullest server ran ahead of the average one
+  (balancers herding on stale counts, chapter 12);
 - :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
   live with the surge scenario and are re-exported here.
 
@@ -22,7 +24,8 @@ import numpy as np
 from .result import Result, Summary
 from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
 
-__all__ = ["blocked_publishes", "failed_jobs", "most_held", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
+__all__ = ["blocked_publishes", "failed_jobs", "goodput_series", "most_held", "pile_up", "recovery_time", "stranded_share",
+           "surge_scorecard"]
 
 
 def failed_jobs(summary: Summary) -> int:
@@ -94,3 +97,11 @@ def most_held(result: Result) -> int:
     steps = np.concatenate([np.ones(len(r)), -np.ones(len(r))])
     order = np.lexsort((steps, times))
     return int(np.cumsum(steps[order]).max())
+def pile_up(result: Result) -> float:
+    """Requests the fullest server held beyond the average server's, averaged
+    over the timeline's samples: about 1 when a balancer spreads well, large
+    when many requests herd onto the server that looked least loaded."""
+    if not isinstance(result, Result):
+        raise TypeError(f"pile_up needs a Result, got {type(result).__name__}")
+    held = result.timeline.in_flight
+    return float((held.max(axis=1) - held.mean(axis=1)).mean()) if held.size else 0.0

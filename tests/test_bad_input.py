@@ -177,6 +177,14 @@ CASES = [
      ["2500 MB", "does not fit"]),
     (decision.candidates, dict(setting=decision.Setting(), names=("LB push", "Kafka")), ValueError,
      ["names", "'Kafka'", "'MQ autoscaled'"]),
+    # balancer policies: several instances, stale counts, the registry
+    (LoadBalancer, dict(servers=[S], balancers=0), ValueError, ["balancers", "0", ">= 1"]),
+    (LoadBalancer, dict(servers=[S], balancers=1.5), TypeError, ["balancers", "1.5", "whole number"]),
+    (LoadBalancer, dict(servers=[S], balancers=2, max_conns=3), ValueError, ["balancers=2", "max_conns=None", "3"]),
+    (LoadBalancer, dict(servers=[S], info_delay=-1), ValueError, ["info_delay", "-1", ">= 0"]),
+    (LoadBalancer, dict(servers=[S], info_delay=math.inf), ValueError, ["info_delay", "inf", "finite"]),
+    (LoadBalancer, dict(servers=[S], policy=["random"]), ValueError, ["policy", "['random']", "'join_idle_queue'"]),
+    (mqlb.policies.register, dict(name="least connections", label="x"), ValueError, ["policy name", "identifier"]),
 ]
 
 

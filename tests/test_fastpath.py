@@ -76,7 +76,7 @@ def eligible_runs(draw):
         system = MessageQueue(consumers=pool, prefetch=1, broker=broker)
         client = draw(st.sampled_from([Client(), Client(timeout=4.0)]))
     else:
-        policy = draw(st.sampled_from(mqlb.POLICIES))
+        policy = draw(st.sampled_from(mqlb.policies.names(fastpath=True)))
         weights = draw(st.sampled_from([None, "drawn"]))
         if weights == "drawn":
             weights = tuple(draw(st.sampled_from([1.0, 2.0, 0.5, 3.0])) for _ in pool)
@@ -115,7 +115,7 @@ def test_typical_configurations_take_the_fast_path():
     wl = mqlb.make_workload(mqlb.Poisson(3.2), mqlb.Exponential(1.0), n_jobs=2000, seed=3)
     systems = [MessageQueue(consumers=[Server()] * 4), LoadBalancer([Server()] * 4, max_conns=1, on_full="queue"),
                MessageQueue(consumers=[Server(), Server(speed=2.0)], broker=Broker(0.01, 0.02, 0.005, 0.01))]
-    systems += [LoadBalancer([Server(), Server(speed=2.0), Server(slots=2)], policy=p) for p in mqlb.POLICIES]
+    systems += [LoadBalancer([Server(), Server(speed=2.0), Server(slots=2)], policy=p) for p in mqlb.policies.names(fastpath=True)]
     for system in systems:
         fast = mqlb.simulate(system, wl)
         assert fast.engine == "recursion", system

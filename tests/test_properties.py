@@ -92,6 +92,17 @@ def test_the_broker_holds_no_more_than_its_watermark_and_early_acks_bound_what_a
 # -- end of broker limits ----------------------------------------------------------------------------------
 
 
+# -- balancer policies: several balancer instances and stale load information ------------
+stale_balancers = st.builds(
+    LoadBalancer,
+    servers=st.lists(servers, min_size=1, max_size=4),
+    policy=st.sampled_from(mqlb.POLICIES),
+    balancers=st.sampled_from([1, 2, 3]),
+    info_delay=st.sampled_from([0.0, 0.3, 2.0]),
+    health_checks=st.booleans(),
+)
+balancers = st.one_of(balancers, stale_balancers)
+# -- end of balancer policies ----------------------------------------------------------------
 clients = st.builds(Client, timeout=st.sampled_from([math.inf, 3.0]), retries=st.sampled_from([0, 2]),
                     backoff=st.sampled_from([0.0, 0.5]), jitter=st.booleans())
 # -- clients that back off: retry budget, adaptive throttling, circuit breaker --------------
