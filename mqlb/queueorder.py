@@ -116,9 +116,6 @@ class BalancerQueue:
         self.lanes: dict = {}      # class -> deque of tasks, oldest first
         self.classes: list = []    # classes with a lane, ascending
 
-    def __bool__(self) -> bool:
-        return any(self.lanes.values())
-
     def append(self, task) -> None:
         c = 0 if self.level is None else self.level[task.rec]
         lane = self.lanes.get(c)

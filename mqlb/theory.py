@@ -257,7 +257,9 @@ def mg1_priority(lams, mean_sizes, c2s) -> tuple:
         raise ValueError(f"lams, mean_sizes and c2s must have one entry per class, got {len(lams)}, "
                          f"{len(mean_sizes)} and {len(c2s)}")
     for lam, size, c2 in zip(lams, mean_sizes, c2s):
-        _checks.positive("lams", lam), _checks.positive("mean_sizes", size), _checks.non_negative("c2s", c2)
+        _checks.positive("lams", lam)
+        _checks.positive("mean_sizes", size)
+        _checks.non_negative("c2s", c2)
     rhos = [lam * size for lam, size in zip(lams, mean_sizes)]
     _stable(sum(rhos), f"lams={lams!r}, mean_sizes={mean_sizes!r}")
     residual = sum(lam * size * size * (1.0 + c2) for lam, size, c2 in zip(lams, mean_sizes, c2s)) / 2.0

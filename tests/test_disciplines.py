@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mqlb
 from mqlb import CoDel, JobClass, LoadBalancer, MessageQueue, Queue, Server, fastpath, theory
@@ -162,9 +164,6 @@ def test_codel_bounds_the_wait_and_equals_a_queue_timeout_when_target_is_interva
 
 
 # -- strict priority never serves a lower class while a higher one waits ------------------------------------
-from hypothesis import HealthCheck, given, settings   # noqa: E402
-from hypothesis import strategies as st               # noqa: E402
-
 PRIO_CLASSES = [JobClass("a", mqlb.Exponential(0.5), share=0.5), JobClass("b", mqlb.Exponential(1.0), share=0.3),
                 JobClass("c", mqlb.Deterministic(2.0), share=0.2)]
 

@@ -147,8 +147,9 @@ _ordered_balancers = st.builds(
 )
 _priority_brokers = st.builds(
     lambda consumers, prefetch, max_length, overflow, ttl, levels, broker: MessageQueue(
-        queues=[mqlb.Queue("jobs", consumers, None, prefetch, max_length, overflow, 2, ttl,
-                           {k: v + 3 for k, v in levels.items()})], broker=broker),
+        queues=[mqlb.Queue("jobs", consumers, prefetch=prefetch, max_length=max_length, overflow=overflow,
+                           delivery_limit=2, message_ttl=ttl, priorities={k: v + 3 for k, v in levels.items()})],
+        broker=broker),
     consumers=st.lists(servers, min_size=1, max_size=4), prefetch=st.sampled_from([1, 2, None]),
     max_length=st.sampled_from([None, 3, 20]), overflow=st.sampled_from(["drop_head", "reject_publish"]),
     ttl=st.sampled_from([None, 4.0]), levels=_PRIORITY_LEVELS,
