@@ -7,8 +7,9 @@ A chapter states the experiment; the explorer does the rest:
 ``model(**params)`` runs the simulation for the parameters it names and
 returns its result; ``view(result, **params)`` draws that result and returns
 a Figure (it gets the parameters it names, e.g. a target line that needs no
-new run; a parameter both take needs its default only in the model). ``explorer(draw, controls)`` with one function ``draw(**params) ->
-Figure`` works too. ``controls`` maps parameter names to ipywidgets or to the
+new run; a parameter both take needs its default only in the model).
+``explorer(draw, controls)`` with one function ``draw(**params) -> Figure``
+works too. ``controls`` maps parameter names to ipywidgets or to the
 abbreviations ``ipywidgets.interact`` understands: ``(min, max)`` or
 ``(min, max, step)`` for a slider, a list for a menu, a bool for a checkbox;
 ``ipywidgets.fixed(value)`` passes a value without a control. Every control
