@@ -374,6 +374,41 @@ def test_a_view_shares_the_models_parameters_and_defaults():
     assert box.controls["load"].value == 0.5 and seen[-1] == (5.0, 0.5)
 
 
+def test_the_model_runs_its_systems_on_the_shared_pool(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import importlib
+
+    import mqlb
+    from mqlb import scenarios
+
+    sweep = importlib.import_module("mqlb.sweep")        # the module (mqlb.sweep is also a function)
+
+    submitted = []
+
+    class Pool(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            submitted.append(fn)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "shared_pool", lambda: Pool(max_workers=2))
+    wl = scenarios.surge_workload(seed=1, duration=20.0, surge_start=5.0, surge_end=10.0)
+    systems = scenarios.architectures(n_servers=2)
+
+    def model(peak=1.0):                          # names no executor
+        return mqlb.simulate_each(systems, wl)
+
+    def view(results, *, peak):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, len(results)])
+        return fig
+
+    explorer(model=model, view=view, controls={"peak": (1.0, 2.0, 1.0)})
+    assert len(submitted) == len(systems)
+    mqlb.simulate_each(systems, wl)               # outside an explorer: in this process
+    assert len(submitted) == len(systems)
+
+
 def test_model_view_and_draw_are_exclusive():
     with pytest.raises(TypeError, match="either draw"):
         explorer(RecordingDraw(), {}, model=lambda: 1, view=lambda r: None)

@@ -15,7 +15,9 @@ abbreviations ``ipywidgets.interact`` understands: ``(min, max)`` or
 ``ipywidgets.fixed(value)`` passes a value without a control. Every control
 starts at the parameter's default in the function's signature.
 
-The explorer owns the plumbing: the model's results are cached by parameters
+The explorer owns the plumbing: the model runs inside
+:func:`mqlb.sweep.side_by_side` (its ``simulate_each`` uses the shared worker
+pool without naming it), the model's results are cached by parameters
 (moving a view-only control needs no new run), the figure is painted once per
 update on an Agg canvas and stored as a PNG, and a configuration the model
 rejects with ``ValueError``/``TypeError`` shows a one-line message instead of a
@@ -72,6 +74,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ..sweep import side_by_side
 
 __all__ = ["CSS_CLASS", "ERROR_PREFIX", "STATIC_ENV", "STATIC_POSITIONS", "WIDGET_DPI", "draw_output", "rejection",
            "Explorer", "StaticExplorer", "explorer", "render_png", "static_positions"]
@@ -175,7 +179,8 @@ def draw_output(draw: Callable[..., Figure], params: Mapping[str, object]) -> di
     open_before = set(plt.get_fignums())
     try:
         try:
-            figure = draw(**params)
+            with side_by_side():             # the model's simulate_each runs on the shared pool
+                figure = draw(**params)
         except (ValueError, TypeError) as error:
             return _error_output(" ".join(str(error).split()) or type(error).__name__)
         if not isinstance(figure, Figure):
