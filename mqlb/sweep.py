@@ -19,9 +19,9 @@ import itertools
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from contextvars import ContextVar
-from concurrent.futures.process import BrokenProcessPool
 
 import cloudpickle
 from loky import get_reusable_executor

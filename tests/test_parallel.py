@@ -117,4 +117,3 @@ def test_side_by_side_hands_simulate_each_its_pool_only_inside_the_block():
     assert pool.submitted == len(SYSTEMS)
     for name in local:
         assert fingerprint(inside[name]) == fingerprint(local[name])
-
