@@ -27,7 +27,7 @@ from .result import OUTCOMES, RECORD_DTYPE, Result, Summary, Timeline
 from .server import Server
 from .budget import StoppedEarly
 from .simulate import simulate
-from .sweep import grid_points, shared_pool, simulate_each, sweep
+from .sweep import grid_points, shared_pool, side_by_side, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
 # which work to save: queue order, priorities, CoDel
 from .queueorder import QUEUE_ORDERS, CoDel
@@ -52,7 +52,7 @@ __all__ = [
     "EXCHANGES", "Broker", "MessageQueue", "Queue",
     "OUTCOMES", "RECORD_DTYPE", "Result", "Summary", "Timeline",
     "Server",
-    "StoppedEarly", "simulate", "grid_points", "shared_pool", "simulate_each", "sweep",
+    "StoppedEarly", "simulate", "grid_points", "shared_pool", "side_by_side", "simulate_each", "sweep",
     "JobClass", "Workload", "make_workload",
     # which work to save: queue order, priorities, CoDel
     "QUEUE_ORDERS", "CoDel",

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import cloudpickle
 from loky import get_reusable_executor
@@ -28,6 +30,10 @@ from .simulate import simulate
 
 #: Idle workers of the shared pool shut down after this long without work, s.
 IDLE_TIMEOUT_S = 600
+
+# Where simulate_each runs when it is given no executor: a function returning
+# the executor (None: one system after the other in this process).
+_DEFAULT_POOL: ContextVar[Callable[[], Executor] | None] = ContextVar("mqlb_default_pool", default=None)
 
 
 def grid_points(grid) -> list:
@@ -83,11 +89,14 @@ def simulate_each(systems: Mapping, workload, *, executor: Executor | None = Non
     options: passed to :func:`simulate` (``client``, ``seed``, ``until``,
         ``sample_every``, ``failures``), the same for every system.
     executor: run the systems side by side there, e.g. :func:`shared_pool`;
-        by default one after the other in this process. The results are the
+        by default one after the other in this process, or, inside a
+        :func:`side_by_side` block, on that block's pool. The results are the
         same either way, bit for bit.
     """
     if not isinstance(systems, Mapping):
         raise TypeError(f"systems must be a dict of name -> system, got {type(systems).__name__}")
+    if executor is None and _DEFAULT_POOL.get() is not None and len(systems) > 1:
+        executor = _DEFAULT_POOL.get()()
     if executor is None:
         return {name: simulate(system, workload, **options) for name, system in systems.items()}
     _check_executor(executor)
@@ -117,6 +126,26 @@ def shared_pool() -> Executor:
     also one defined in a notebook after the pool started (cloudpickle).
     """
     return get_reusable_executor(max_workers=os.cpu_count() or 1, timeout=IDLE_TIMEOUT_S)
+
+
+@contextmanager
+def side_by_side(pool: Callable[[], Executor] | None = None):
+    """Within the block, :func:`simulate_each` without an ``executor`` runs its
+    systems side by side on ``pool()`` (by default :func:`shared_pool`).
+
+    ``pool`` is called only when such a run happens, so a block that runs
+    nothing in parallel starts no worker process. An explorer runs its model
+    in such a block: the chapter's experiment names no executor.
+    """
+    if pool is None:
+        pool = shared_pool
+    if not callable(pool):
+        raise TypeError(f"pool must be a function returning an Executor (e.g. mqlb.shared_pool), got {pool!r}")
+    token = _DEFAULT_POOL.set(pool)
+    try:
+        yield
+    finally:
+        _DEFAULT_POOL.reset(token)
 
 
 def _check_executor(executor) -> None:

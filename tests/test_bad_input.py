@@ -368,3 +368,11 @@ def test_a_dead_sweep_worker_is_reported_clearly():
     message = str(info.value)
     for word in ("worker process died", "_die(**{'x': 1})", "out of memory"):
         assert word in message, f"{word!r} missing from: {message}"
+
+
+def test_side_by_side_refuses_a_pool_that_is_not_a_function():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with pytest.raises(TypeError, match=r"pool must be a function returning an Executor.*got <concurrent"):
+        with mqlb.side_by_side(ThreadPoolExecutor(1)):    # the pool itself, not a function returning it
+            pass

@@ -19,6 +19,7 @@ from mqlb.present.explorer import (  # noqa: E402
     WIDGET_DPI,
     Explorer,
     explorer,
+    rejection,
     render_png,
 )
 
@@ -350,6 +351,62 @@ def test_model_and_view_run_the_model_once_per_model_state():
     box.controls["load"].value = 0.3
     assert runs == [0.5, 0.3] and box.last_params == {"load": 0.3, "target": 3.0}
     assert png_of(only_output(box)).startswith(PNG_MAGIC)
+
+
+def test_a_view_shares_the_models_parameters_and_defaults():
+    seen = []
+
+    def model(load=0.5):
+        if load >= 1.0:
+            raise ValueError(f"load must be < 1, got {load}")
+        return load * 10
+
+    def view(result, *, load):                  # no default of its own: the model's applies
+        seen.append((result, load))
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, result])
+        return fig
+
+    assert rejection(model=model, view=view) is None and seen == [(5.0, 0.5)]
+    assert rejection(model=model, view=view, load=0.2) is None and seen[-1] == (2.0, 0.2)
+    assert "load must be < 1" in rejection(model=model, view=view, load=1.0)
+    box = explorer(model=model, view=view, controls={"load": (0.1, 0.9, 0.1)})
+    assert box.controls["load"].value == 0.5 and seen[-1] == (5.0, 0.5)
+
+
+def test_the_model_runs_its_systems_on_the_shared_pool(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import importlib
+
+    import mqlb
+    from mqlb import scenarios
+
+    sweep = importlib.import_module("mqlb.sweep")        # the module (mqlb.sweep is also a function)
+
+    submitted = []
+
+    class Pool(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            submitted.append(fn)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "shared_pool", lambda: Pool(max_workers=2))
+    wl = scenarios.surge_workload(seed=1, duration=20.0, surge_start=5.0, surge_end=10.0)
+    systems = scenarios.architectures(n_servers=2)
+
+    def model(peak=1.0):                          # names no executor
+        return mqlb.simulate_each(systems, wl)
+
+    def view(results, *, peak):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, len(results)])
+        return fig
+
+    explorer(model=model, view=view, controls={"peak": (1.0, 2.0, 1.0)})
+    assert len(submitted) == len(systems)
+    mqlb.simulate_each(systems, wl)               # outside an explorer: in this process
+    assert len(submitted) == len(systems)
 
 
 def test_model_view_and_draw_are_exclusive():

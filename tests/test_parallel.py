@@ -84,3 +84,36 @@ def test_functions_defined_in_a_notebook_run_in_the_pool(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "ok"
+
+
+class CountingPool(ThreadPoolExecutor):
+    """A thread pool that counts the tasks it was given."""
+
+    def __init__(self):
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_side_by_side_hands_simulate_each_its_pool_only_inside_the_block():
+    pool, started = CountingPool(), []
+
+    def start():
+        started.append(1)
+        return pool
+
+    local = mqlb.simulate_each(SYSTEMS, WORKLOAD, seed=3)
+    with mqlb.side_by_side(start):
+        assert not started                                   # nothing ran yet: no pool started
+        mqlb.simulate_each(dict(list(SYSTEMS.items())[:1]), WORKLOAD, seed=3)
+        assert not started                                   # one system: no pool needed
+        inside = mqlb.simulate_each(SYSTEMS, WORKLOAD, seed=3)
+        mqlb.simulate_each(SYSTEMS, WORKLOAD, seed=3, executor=ThreadPoolExecutor(1))   # an explicit one wins
+    assert pool.submitted == len(SYSTEMS) and len(started) == 1
+    mqlb.simulate_each(SYSTEMS, WORKLOAD, seed=3)            # after the block: in this process again
+    assert pool.submitted == len(SYSTEMS)
+    for name in local:
+        assert fingerprint(inside[name]) == fingerprint(local[name])

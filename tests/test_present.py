@@ -57,3 +57,15 @@ def test_surge_timeline_marks_every_crash():
     jobs, crashes = ax.lines
     assert len(crashes.get_xdata()) == len(res.timeline.crashes) > 0
     assert fig is ax.figure and ax.get_title() == "title"
+
+
+def test_bar_pairs_take_their_heights_in_order_and_refuse_a_wrong_count():
+    ax = figures.bar_pairs_axes(3, {"color": "0.75"}, {"color": "C0", "alpha": 0.5}, (6, 3),
+                                left=0.1, right=0.95, bottom=0.15, top=0.9)
+    ax.axvspan(0, 1)                                  # another patch must not take a height
+    figures.show_bar_pairs(ax, [1, 2, 3], [4, 5, 6], ["a", "b", "c"])
+    left, right = ax.containers
+    assert [b.get_height() for b in left] == [1, 2, 3] and [b.get_height() for b in right] == [4, 5, 6]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="3 groups"):
+        figures.show_bar_pairs(ax, [1, 2], [3, 4], ["a", "b"])

@@ -7,7 +7,7 @@
 - :mod:`~mqlb.present.style`: the book's look (:func:`use_book_style`,
   :data:`COLOURS`, :func:`decorate`, :func:`fixed_axes`);
 - :mod:`~mqlb.present.figures`: figures and tables several chapters draw (the
-  surge timeline, a distribution function, the surge scorecard);
+  surge timeline, a distribution function, pairs of bars, the surge scorecard);
 - :mod:`~mqlb.present.explorer`: the declarative explorer, live in a kernel and
   precomputed in the built book.
 

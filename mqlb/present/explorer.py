@@ -6,15 +6,18 @@ A chapter states the experiment; the explorer does the rest:
 
 ``model(**params)`` runs the simulation for the parameters it names and
 returns its result; ``view(result, **params)`` draws that result and returns
-a Figure (it gets the remaining parameters, e.g. a target line that needs no
-new run). ``explorer(draw, controls)`` with one function ``draw(**params) ->
-Figure`` works too. ``controls`` maps parameter names to ipywidgets or to the
+a Figure (it gets the parameters it names, e.g. a target line that needs no
+new run; a parameter both take needs its default only in the model).
+``explorer(draw, controls)`` with one function ``draw(**params) -> Figure``
+works too. ``controls`` maps parameter names to ipywidgets or to the
 abbreviations ``ipywidgets.interact`` understands: ``(min, max)`` or
 ``(min, max, step)`` for a slider, a list for a menu, a bool for a checkbox;
 ``ipywidgets.fixed(value)`` passes a value without a control. Every control
 starts at the parameter's default in the function's signature.
 
-The explorer owns the plumbing: the model's results are cached by parameters
+The explorer owns the plumbing: the model runs inside
+:func:`mqlb.sweep.side_by_side` (its ``simulate_each`` uses the shared worker
+pool without naming it), the model's results are cached by parameters
 (moving a view-only control needs no new run), the figure is painted once per
 update on an Agg canvas and stored as a PNG, and a configuration the model
 rejects with ``ValueError``/``TypeError`` shows a one-line message instead of a
@@ -71,6 +74,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ..sweep import side_by_side
 
 __all__ = ["CSS_CLASS", "ERROR_PREFIX", "STATIC_ENV", "STATIC_POSITIONS", "WIDGET_DPI", "draw_output", "rejection",
            "Explorer", "StaticExplorer", "explorer", "render_png", "static_positions"]
@@ -142,12 +147,13 @@ def _draw_function(draw, model, view):
     model_names = _keyword_names(model)
     view_names = _keyword_names(view)[1:]     # the first parameter is the model's result
     cached_model = functools.lru_cache(maxsize=64)(model)
+    defaults = {**_defaults(view), **_defaults(model)}
 
     def draw(**params):
+        params = {**defaults, **params}      # a view may leave its defaults to the model's signature
         result = cached_model(**{k: v for k, v in params.items() if k in model_names})
         return view(result, **{k: v for k, v in params.items() if k in view_names})
 
-    defaults = {**_defaults(view), **_defaults(model)}
     parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
                                     default=defaults.get(name, inspect.Parameter.empty))
                   for name in dict.fromkeys(model_names + view_names)]
@@ -173,7 +179,8 @@ def draw_output(draw: Callable[..., Figure], params: Mapping[str, object]) -> di
     open_before = set(plt.get_fignums())
     try:
         try:
-            figure = draw(**params)
+            with side_by_side():             # the model's simulate_each runs on the shared pool
+                figure = draw(**params)
         except (ValueError, TypeError) as error:
             return _error_output(" ".join(str(error).split()) or type(error).__name__)
         if not isinstance(figure, Figure):
@@ -708,10 +715,12 @@ def _note_output(text: str) -> dict:
     }
 
 
-def rejection(draw: Callable[..., Figure], **params) -> str | None:
-    """The one-line message an explorer of ``draw`` shows for ``params``, or None
-    if ``draw`` draws a figure for them (for a chapter's checks of its explorer)."""
-    output = draw_output(draw, params)
+def rejection(draw: Callable[..., Figure] | None = None, /, *, model: Callable | None = None,
+              view: Callable[..., Figure] | None = None, **params) -> str | None:
+    """The one-line message an explorer of ``draw`` (or of ``view`` over ``model``)
+    shows for ``params``, or None if it draws a figure for them (for a chapter's
+    checks of its explorer)."""
+    output = draw_output(_draw_function(draw, model, view), params)
     if "image/png" in output["data"]:
         return None
     return output["data"]["text/plain"][len(ERROR_PREFIX):]

@@ -2,6 +2,8 @@
 
 - :func:`shade_surge`: the surge as a grey band behind a time axis;
 - :func:`ecdf`: the points of an empirical distribution function;
+- :func:`bar_pairs_axes` / :func:`show_bar_pairs`: two bars per group (e.g. mean
+  and p99 of each server), built once and updated in place (an explorer's figure);
 - :func:`surge_timeline_axes` / :func:`show_surge_timeline`: jobs in the system
   over time with the surge shaded and every crash marked, built once and
   updated in place (an explorer's figure);
@@ -19,7 +21,7 @@ from IPython.display import Markdown
 from .notebook import md_table, number
 from .style import ARCHITECTURE_COLOURS, COLOURS, decorate, fixed_axes
 
-__all__ = ["SCORECARD_ROWS", "ecdf", "scorecard_table", "shade_surge", "show_surge_timeline",
+__all__ = ["SCORECARD_ROWS", "bar_pairs_axes", "ecdf", "scorecard_table", "shade_surge", "show_bar_pairs", "show_surge_timeline",
            "surge_timeline_axes"]
 
 
@@ -32,6 +34,32 @@ def ecdf(values) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)``: the sorted values and the fraction of values at or below each."""
     x = np.sort(np.asarray(values, dtype=float))
     return x, np.arange(1, len(x) + 1) / max(len(x), 1)
+
+
+def bar_pairs_axes(groups: int, left_style: Mapping, right_style: Mapping, figsize, **margins):
+    """Axes with a fixed layout (quick to redraw) and two bars per group, ``groups``
+    groups: the left bars styled by ``left_style``, the right ones by ``right_style`` (keyword
+    arguments of ``Axes.bar``: color, alpha, label). ``margins``: see
+    :func:`~mqlb.present.style.fixed_axes`. Set the heights with :func:`show_bar_pairs`."""
+    ax = fixed_axes(figsize, **margins)
+    x = np.arange(groups)
+    ax.bar(x - 0.2, np.ones(groups), 0.4, **left_style)
+    ax.bar(x + 0.2, np.ones(groups), 0.4, **right_style)
+    return ax
+
+
+def show_bar_pairs(ax, left, right, labels):
+    """Set the heights of the bars of :func:`bar_pairs_axes` (``left`` and ``right``,
+    one value per group) and name the groups ``labels``; return ``ax``."""
+    left_bars, right_bars = ax.containers[:2]
+    if not len(left) == len(right) == len(labels) == len(left_bars):
+        raise ValueError(f"show_bar_pairs: {len(left_bars)} groups need as many heights and labels, "
+                         f"got {len(left)}, {len(right)} and {len(labels)}")
+    for bars, heights in ((left_bars, left), (right_bars, right)):
+        for bar, height in zip(bars, heights):
+            bar.set_height(height)
+    ax.set_xticks(range(len(labels)), labels)
+    return ax
 
 
 def surge_timeline_axes(surge_start: float, surge_end: float, figsize=(7, 3.4)):
