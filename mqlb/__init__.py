@@ -29,6 +29,9 @@ from .budget import StoppedEarly
 from .simulate import simulate
 from .sweep import grid_points, shared_pool, simulate_each, sweep
 from .workload import JobClass, Workload, make_workload
+# slow and failing servers, passive outlier ejection
+from .degradations import FailFast, Slow
+from .ejection import Ejection
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -40,4 +43,6 @@ __all__ = [
     "Server",
     "StoppedEarly", "simulate", "grid_points", "shared_pool", "simulate_each", "sweep",
     "JobClass", "Workload", "make_workload",
+    # slow and failing servers, passive outlier ejection
+    "FailFast", "Slow", "Ejection",
 ]

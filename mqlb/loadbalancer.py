@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
+from .ejection import Ejection, Outliers
 from .result import REJECTED, TIMED_OUT, LOST
 from .server import Node, Server
 
@@ -138,6 +139,9 @@ class LoadBalancer:
     abort_on_close: drop a queued request whose client has given up (HAProxy's
         ``option abortonclose``); by default it is still sent to a server,
         which then works for nobody.
+    ejection: passive outlier ejection (:class:`~mqlb.ejection.Ejection`):
+        a server that fails ``consecutive`` requests in a row gets no new ones
+        for a while; None (default) = never.
     """
 
     servers: tuple
@@ -149,6 +153,7 @@ class LoadBalancer:
     health_checks: bool = True
     latency: float = 0.0
     abort_on_close: bool = False
+    ejection: Ejection | None = None
 
     def __post_init__(self):
         servers = tuple(self.servers) if isinstance(self.servers, (list, tuple)) else self.servers
@@ -173,6 +178,8 @@ class LoadBalancer:
         object.__setattr__(self, "latency", _checks.seconds("latency", self.latency, allow_zero=True))
         if not isinstance(self.abort_on_close, bool):
             raise TypeError(f"abort_on_close must be True or False, got {self.abort_on_close!r}")
+        if self.ejection is not None:
+            _checks.instance("ejection", self.ejection, Ejection, "an Ejection or None")
 
     @property
     def capacity(self) -> float:
@@ -208,6 +215,12 @@ class LoadBalancerRun:
             self.weights = [1.0] * len(self.nodes)
         self.current = [0.0] * len(self.nodes)   # smooth weighted round robin state
         self.n_up = len(self.nodes)
+        self.outliers = None
+        self.ejected = [False] * len(self.nodes)
+        if spec.ejection is not None:
+            self.outliers = Outliers(env, spec.ejection, len(self.nodes), self._ejection_changed, run.ejection_log,
+                                     first_number)
+            self.ejected = self.outliers.ejected
         self.choose = getattr(self, "_" + spec.policy)
         self.index = self.loads = None
         if len(self.nodes) >= INDEX_FROM and spec.policy != "weighted_round_robin":
@@ -253,19 +266,24 @@ class LoadBalancerRun:
     def _ok(self, i: int) -> bool:
         """May server ``i`` be given a request (up, or not checked, and below max_conns)?"""
         limit = self.spec.max_conns
-        return (self.nodes[i].up or not self.spec.health_checks) and (limit is None or self.conns[i] < limit)
+        return ((self.nodes[i].up or not self.spec.health_checks) and (limit is None or self.conns[i] < limit)
+                and not self.ejected[i])
 
     def _eligible(self) -> list:
-        limit, conns = self.spec.max_conns, self.conns
+        limit, conns, ejected = self.spec.max_conns, self.conns, self.ejected
         if self.spec.health_checks:
-            return [i for i, n in enumerate(self.nodes) if n.up and (limit is None or conns[i] < limit)]
-        return [i for i in range(len(self.nodes)) if limit is None or conns[i] < limit]
+            return [i for i, n in enumerate(self.nodes)
+                    if n.up and (limit is None or conns[i] < limit) and not ejected[i]]
+        return [i for i in range(len(self.nodes)) if (limit is None or conns[i] < limit) and not ejected[i]]
 
     def _assign(self, i: int, task) -> None:
         node = self.nodes[i]
         if not node.up or not node.has_room():        # refused by the server itself
+            if self.outliers is not None:
+                self.outliers.failed(i)
             self.run.failed(task, REJECTED)
             return
+        task.handed = self.env.now
         self.conns[i] += 1
         self._touch(i)
         node.accept(task)
@@ -274,7 +292,18 @@ class LoadBalancerRun:
     def on_finish(self, node, task) -> None:
         self.conns[node.index] -= 1
         self._touch(node.index)
+        if self.outliers is not None:
+            self.outliers.answered(node.index, self.env.now - task.handed)
         self.run.completed(task, self.env.now + self.spec.latency)
+        self._pull(node)
+
+    def on_error(self, node, task) -> None:
+        """A failing-fast server answered ``task`` with an error."""
+        self.conns[node.index] -= 1
+        self._touch(node.index)
+        if self.outliers is not None:
+            self.outliers.failed(node.index)
+        self.run.failed(task, REJECTED, self.env.now + self.spec.latency)
         self._pull(node)
 
     def on_crash(self, node, tasks) -> None:
@@ -282,6 +311,8 @@ class LoadBalancerRun:
         self.n_up -= 1
         self._touch(node.index)
         for task in tasks:
+            if self.outliers is not None:
+                self.outliers.failed(node.index)
             self.run.failed(task, LOST)
 
     def on_restart(self, node) -> None:
@@ -289,10 +320,16 @@ class LoadBalancerRun:
         self._touch(node.index)
         self._pull(node)
 
+    def _ejection_changed(self, i: int) -> None:
+        """Server ``i`` was ejected or came back."""
+        self._touch(i)
+        if not self.ejected[i]:
+            self._pull(self.nodes[i])
+
     def _pull(self, node) -> None:
         """A connection on ``node`` freed up: hand it the oldest queued request."""
         limit, i = self.spec.max_conns, node.index
-        while self.queue and node.up and (limit is None or self.conns[i] < limit):
+        while self.queue and node.up and (limit is None or self.conns[i] < limit) and not self.ejected[i]:
             task = self.queue.popleft()
             if task.queued < 0:
                 continue                               # already answered 503
@@ -328,10 +365,10 @@ class LoadBalancerRun:
         # Fewest connections per weight, scanning from the round-robin position
         # so that ties go round robin and no server is favoured.
         nodes, conns, weights = self.nodes, self.conns, self.weights
-        limit, checks, n = self.spec.max_conns, self.spec.health_checks, len(self.nodes)
+        limit, checks, n, ejected = self.spec.max_conns, self.spec.health_checks, len(self.nodes), self.ejected
         best, best_load, i = None, math.inf, self.next % n
         for _ in range(n):
-            if (nodes[i].up or not checks) and (limit is None or conns[i] < limit):
+            if (nodes[i].up or not checks) and (limit is None or conns[i] < limit) and not ejected[i]:
                 load = conns[i] / weights[i]
                 if load < best_load:
                     best, best_load = i, load
