@@ -574,7 +574,6 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float, r
         max_in_service=busiest,
         max_memory_mb=np.zeros(n),
         crashes=np.zeros(n, dtype=np.int64),
-        accepted=np.bincount(records["server"], minlength=n),   # each record served once, by its server
         errors=np.zeros(n, dtype=np.int64),
     )
     return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, engine="recursion")

@@ -111,8 +111,7 @@ class ServerStats:
     max_in_service: np.ndarray  # most jobs served at once
     max_memory_mb: np.ndarray   # most memory held by jobs in service (MB)
     crashes: np.ndarray         # times it ran out of memory
-    accepted: np.ndarray | None = None   # requests or message deliveries it accepted
-    errors: np.ndarray | None = None     # error answers it gave while failing fast (mqlb.degradations)
+    errors: np.ndarray | None = None   # error answers it gave while failing fast (mqlb.degradations)
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,6 @@ class Node:
         self.max_in_service = 0
         self.max_memory = 0.0
         self.crashes = 0
-        self.accepted = 0                    # requests or messages it accepted
         self.errors = 0                      # error answers it gave (failing fast)
         self.slow_factors: list = []         # active slowdowns (mqlb.degradations.Slow)
         self.failing = []                    # error_s of each active fail-fast window
@@ -138,7 +137,6 @@ class Node:
     def accept(self, task: Task) -> None:
         """Take a job into the backlog; it starts at once if a slot is free
         (failing fast: it is answered with an error ``error_s`` later instead)."""
-        self.accepted += 1
         if self.failing:
             self.erroring[id(task)] = task
             self.env.timeout(self.failing[-1]).callbacks.append(lambda _e: self._error(task))
@@ -176,8 +174,8 @@ class Node:
 
     def _fcfs_begin(self, slot: int) -> None:
         task = self.serving[slot]
+        task.finish_v, task.resumed = 0.0, self.env.now
         if self._start(task):                         # else this job crashed the server
-            task.finish_v, task.resumed = 0.0, self.env.now
             self._after(task.size / self.speed, self._fcfs_done, slot)
 
     def _fcfs_done(self, slot: int) -> None:

@@ -395,7 +395,6 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         max_in_service=np.array([n.max_in_service for n in nodes]),
         max_memory_mb=np.array([n.max_memory for n in nodes]),
         crashes=np.array([n.crashes for n in nodes]),
-        accepted=np.array([n.accepted for n in nodes], dtype=np.int64),
         errors=np.array([n.errors for n in nodes], dtype=np.int64),
     )
     return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, stopped_early)
