@@ -5,6 +5,8 @@
   the traffic surge (chapters 8 and 9);
 - :func:`stranded_share`: how often a consumer sat idle while work waited
   elsewhere (chapter 3);
+- :func:`answered_share`: the share of requests each server answered, with
+  an answer or an error (slow and failing servers);
 - :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
   live with the surge scenario and are re-exported here.
 
@@ -14,10 +16,12 @@ objects only; nothing here draws or formats.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .result import Result, Summary
 from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
 
-__all__ = ["failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
+__all__ = ["answered_share", "failed_jobs", "goodput_series", "recovery_time", "stranded_share", "surge_scorecard"]
 
 
 def failed_jobs(summary: Summary) -> int:
@@ -60,3 +64,20 @@ def stranded_share(result: Result) -> float:
     idle = (tl.in_service == 0).any(axis=1)
     waiting = (tl.queue.sum(axis=1) > 0) | ((tl.in_flight - tl.in_service) > 0).any(axis=1)
     return float((idle & waiting).mean())
+
+
+def answered_share(result: Result) -> np.ndarray:
+    """Fraction of the requests each server answered: served (the record's
+    ``server``) or answered with an error while failing fast
+    (``servers.errors``). Counted per attempt, so the run must be without
+    retries (ValueError otherwise)."""
+    if not isinstance(result, Result):
+        raise TypeError(f"answered_share needs a Result, got {type(result).__name__}")
+    records = result.records
+    if len(records) and records["attempts"].max() > 1:
+        raise ValueError("answered_share needs a run without retries (Client(retries=0)): "
+                         f"some jobs were sent {int(records['attempts'].max())} times")
+    served = records["server"][records["server"] >= 0]
+    errors = result.servers.errors if result.servers.errors is not None else 0
+    counts = np.bincount(served, minlength=len(result.servers.names)) + errors
+    return counts / max(int(counts.sum()), 1)
