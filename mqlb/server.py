@@ -102,6 +102,7 @@ class Node:
         self.slow_factors: list = []         # active slowdowns (mqlb.degradations.Slow)
         self.failing = []                    # error_s of each active fail-fast window
         self.erroring: dict = {}             # id(task) -> task: requests awaiting their error answer
+                                             # (they hold a balancer connection, not a slot: not in ``held``)
         self._ps = spec.discipline == "ps"
         if not self._ps:
             # First come, first served: callbacks, no processes. A crash voids every
