@@ -23,7 +23,6 @@ multiplier only grows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from . import _checks

@@ -264,7 +264,7 @@ class LoadBalancerRun:
             self.run.failed(task, REJECTED)
 
     def _ok(self, i: int) -> bool:
-        """May server ``i`` be given a request (up, or not checked, and below max_conns)?"""
+        """May server ``i`` be given a request (up, or not checked, below max_conns, not ejected)?"""
         limit = self.spec.max_conns
         return ((self.nodes[i].up or not self.spec.health_checks) and (limit is None or self.conns[i] < limit)
                 and not self.ejected[i])
