@@ -279,7 +279,7 @@ ejections = st.one_of(st.none(), ejecting)
 @st.composite
 def degradations(draw, n_servers, fail_fast=True):
     """Crashes, slowdowns and (behind a balancer) fail-fast windows, possibly overlapping."""
-    kinds = ["crash", "slow"] + (["fail_fast"] if fail_fast else [])
+    kinds = ["crash", "slow"] + (["fail_fast", "fail_fast_then_crash"] if fail_fast else [])
     out = []
     for _ in range(draw(st.integers(1, 4))):
         at, server = draw(st.sampled_from([0.0, 0.5, 2.0, 6.0])), draw(st.integers(0, n_servers - 1))
@@ -289,8 +289,10 @@ def degradations(draw, n_servers, fail_fast=True):
             out.append((at, server))
         elif kind == "slow":
             out.append(mqlb.Slow(at, server, duration, factor=draw(st.sampled_from([0.05, 0.5]))))
-        else:
+        elif kind == "fail_fast":
             out.append(mqlb.FailFast(at, server, duration, error_s=draw(st.sampled_from([0.0, 0.01, 2.0]))))
+        else:   # a crash while requests wait for their error answer
+            out += [mqlb.FailFast(at, server, duration, error_s=3.0), (at + 1.0, server)]
     return out
 
 
