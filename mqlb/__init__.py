@@ -43,6 +43,9 @@ from .autoscale import Autoscaler
 from .pathsplit import PathSplit
 # balancer policies: the registry
 from . import policies
+# slow and failing servers, passive outlier ejection
+from .degradations import FailFast, Slow
+from .ejection import Ejection
 
 __all__ = [
     "ArrivalProcess", "Constant", "OnOff", "Poisson", "Spike",
@@ -66,4 +69,6 @@ __all__ = [
     "Autoscaler", "PathSplit",
     # balancer policies: the registry
     "policies",
+    # slow and failing servers, passive outlier ejection
+    "FailFast", "Slow", "Ejection",
 ]

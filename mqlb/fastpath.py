@@ -56,6 +56,7 @@ import numpy as np
 
 from . import _checks
 from . import policies
+from .degradations import DEGRADATIONS
 from .loadbalancer import LoadBalancer
 from .messagequeue import MessageQueue
 from .result import COMPLETED, RECORD_DTYPE, TIMED_OUT, Result, ServerStats, Timeline
@@ -77,7 +78,11 @@ def why_not(system, workload, client, failures=()) -> str | None:
     if not isinstance(system, (LoadBalancer, MessageQueue)):
         return "only a LoadBalancer or a MessageQueue"
     if not isinstance(failures, (list, tuple)) or failures:
+        if isinstance(failures, (list, tuple)) and any(isinstance(f, DEGRADATIONS) for f in failures):
+            return "degradations (slow or fail-fast servers) need the event engine"
         return "injected failures need the event engine"
+    if isinstance(system, LoadBalancer) and system.ejection is not None:
+        return "passive outlier ejection"
     if not len(workload):
         return "no jobs"
     if np.any(workload.memory_mb != 0):
@@ -590,6 +595,7 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float, r
         max_memory_mb=np.zeros(n),
         crashes=np.zeros(n, dtype=np.int64),
         up_s=np.full(n, end_time),
+        errors=np.zeros(n, dtype=np.int64),
     )
     return Result(records, timeline, servers, workload.kinds, queue_names, system.capacity, engine="recursion")
 

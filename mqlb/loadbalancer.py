@@ -27,6 +27,7 @@ import numpy as np
 from . import _checks
 from .queueorder import PRIORITY_CLASSES, QUEUE_ORDERS, BalancerQueue, CoDel, priorities
 from . import policies as _policies
+from .ejection import Ejection, Outliers
 from .result import REJECTED, TIMED_OUT, LOST
 from .server import Node, Server
 
@@ -170,9 +171,10 @@ class _View:
         # The hot loop of least connections: ``run._ok(i)`` inlined, as in ``run._eligible``.
         run, conns, weights, n = self.run, self.conns, self.weights, self.n
         nodes, true_conns, limit, checks = run.nodes, run.conns, run.spec.max_conns, run.spec.health_checks
+        ejected = run.ejected
         best, best_load, i = None, math.inf, start
         for _ in range(n):
-            if (nodes[i].up or not checks) and (limit is None or true_conns[i] < limit):
+            if (nodes[i].up or not checks) and (limit is None or true_conns[i] < limit) and not ejected[i]:
                 load = conns[i] / weights[i]
                 if load < best_load:
                     best, best_load = i, load
@@ -230,6 +232,9 @@ class LoadBalancer:
     info_delay: seconds between refreshes of the connection counts the
         policy sees; 0 = always current. The counts seen are those at the last
         multiple of ``info_delay`` (Mitzenmacher's periodic bulletin board).
+    ejection: passive outlier ejection (:class:`~mqlb.ejection.Ejection`):
+        a server that fails ``consecutive`` requests in a row gets no new ones
+        for a while; None (default) = never.
     """
 
     servers: tuple
@@ -247,6 +252,7 @@ class LoadBalancer:
     codel: CoDel | None = None
     balancers: int = 1
     info_delay: float = 0.0
+    ejection: Ejection | None = None
 
     def __post_init__(self):
         servers = tuple(self.servers) if isinstance(self.servers, (list, tuple)) else self.servers
@@ -287,6 +293,8 @@ class LoadBalancer:
             raise ValueError(f"balancers={self.balancers} needs max_conns=None (each instance would keep its own "
                              f"limit), got max_conns={self.max_conns}")
         object.__setattr__(self, "info_delay", _checks.seconds("info_delay", self.info_delay, allow_zero=True))
+        if self.ejection is not None:
+            _checks.instance("ejection", self.ejection, Ejection, "an Ejection or None")
 
     @property
     def orders_queue(self) -> bool:
@@ -332,6 +340,11 @@ class LoadBalancerRun:
         else:
             self.weights = [1.0] * n
         self.n_up = n
+        self.outliers = None
+        self.ejected = [False] * n
+        if spec.ejection is not None:
+            self.outliers = Outliers(env, spec.ejection, n, self._ejection_changed, run.ejection_log, first_number)
+            self.ejected = self.outliers.ejected
         self.index = self.loads = None
         current = spec.balancers == 1 and spec.info_delay == 0    # the policy sees the true counts
         if current and n >= INDEX_FROM and policy.indexed:
@@ -393,23 +406,28 @@ class LoadBalancerRun:
             self.run.failed(task, REJECTED)
 
     def _ok(self, i: int) -> bool:
-        """May server ``i`` be given a request (up, or not checked, and below max_conns)?"""
+        """May server ``i`` be given a request (up, or not checked, below max_conns, not ejected)?"""
         limit = self.spec.max_conns
-        return (self.nodes[i].up or not self.spec.health_checks) and (limit is None or self.conns[i] < limit)
+        return ((self.nodes[i].up or not self.spec.health_checks) and (limit is None or self.conns[i] < limit)
+                and not self.ejected[i])
 
     def _eligible(self) -> list:
-        limit, conns = self.spec.max_conns, self.conns
+        limit, conns, ejected = self.spec.max_conns, self.conns, self.ejected
         if self.spec.health_checks:
-            return [i for i, n in enumerate(self.nodes) if n.up and (limit is None or conns[i] < limit)]
-        return [i for i in range(len(self.nodes)) if limit is None or conns[i] < limit]
+            return [i for i, n in enumerate(self.nodes)
+                    if n.up and (limit is None or conns[i] < limit) and not ejected[i]]
+        return [i for i in range(len(self.nodes)) if (limit is None or conns[i] < limit) and not ejected[i]]
 
     def _assign(self, i: int, task) -> None:
         node = self.nodes[i]
         if not node.up or not node.has_room():        # refused by the server itself
+            if self.outliers is not None:
+                self.outliers.failed(i)
             self.run.failed(task, REJECTED)
             return
         if self.news:
             self._opened(i, task)
+        task.handed = self.env.now
         self.conns[i] += 1
         self._touch(i)
         node.accept(task)
@@ -420,7 +438,20 @@ class LoadBalancerRun:
             self._answered(node.index, task)
         self.conns[node.index] -= 1
         self._touch(node.index)
+        if self.outliers is not None:
+            self.outliers.answered(node.index, self.env.now - task.handed)
         self.run.completed(task, self.env.now + self.spec.latency)
+        self._pull(node)
+
+    def on_error(self, node, task) -> None:
+        """A failing-fast server answered ``task`` with an error."""
+        if self.news:
+            self._answered(node.index, task)
+        self.conns[node.index] -= 1
+        self._touch(node.index)
+        if self.outliers is not None:
+            self.outliers.failed(node.index)
+        self.run.failed(task, REJECTED, self.env.now + self.spec.latency)
         self._pull(node)
 
     def on_crash(self, node, tasks) -> None:
@@ -430,6 +461,8 @@ class LoadBalancerRun:
         self.n_up -= 1
         self._touch(node.index)
         for task in tasks:
+            if self.outliers is not None:
+                self.outliers.failed(node.index)
             self.run.failed(task, LOST)
 
     def on_restart(self, node) -> None:
@@ -439,10 +472,16 @@ class LoadBalancerRun:
         self._touch(node.index)
         self._pull(node)
 
+    def _ejection_changed(self, i: int) -> None:
+        """Server ``i`` was ejected or came back."""
+        self._touch(i)
+        if not self.ejected[i]:
+            self._pull(self.nodes[i])
+
     def _pull(self, node) -> None:
         """A connection on ``node`` freed up: hand it the next queued request."""
         limit, i = self.spec.max_conns, node.index
-        while self.waiting and node.up and (limit is None or self.conns[i] < limit):
+        while self.waiting and node.up and (limit is None or self.conns[i] < limit) and not self.ejected[i]:
             task = self.queue.pop(self.env.now)
             self.waiting -= 1
             task.queued = -1.0

@@ -10,6 +10,8 @@
   limit held at once (chapter 8);
 - :func:`pile_up`: how far the fullest server ran ahead of the average one
   (balancers herding on stale counts, chapter 12);
+- :func:`answered_share`: the share of requests each server answered, with
+  an answer or an error (slow and failing servers);
 - :func:`~mqlb.scenarios.recovery_time` and :func:`~mqlb.scenarios.goodput_series`
   live with the surge scenario and are re-exported here.
 
@@ -24,8 +26,8 @@ import numpy as np
 from .result import Result, Summary
 from .scenarios import HEAVY, LIGHT, goodput_series, recovery_time
 
-__all__ = ["blocked_publishes", "failed_jobs", "goodput_series", "most_held", "pile_up", "recovery_time", "stranded_share",
-           "surge_scorecard"]
+__all__ = ["answered_share", "blocked_publishes", "failed_jobs", "goodput_series", "most_held", "pile_up", "recovery_time",
+           "stranded_share", "surge_scorecard"]
 
 
 def failed_jobs(summary: Summary) -> int:
@@ -105,3 +107,18 @@ def pile_up(result: Result) -> float:
         raise TypeError(f"pile_up needs a Result, got {type(result).__name__}")
     held = result.timeline.in_flight
     return float((held.max(axis=1) - held.mean(axis=1)).mean()) if held.size else 0.0
+def answered_share(result: Result) -> np.ndarray:
+    """Fraction of the requests each server answered: served (the record's
+    ``server``) or answered with an error while failing fast
+    (``servers.errors``). Counted per attempt, so the run must be without
+    retries (ValueError otherwise)."""
+    if not isinstance(result, Result):
+        raise TypeError(f"answered_share needs a Result, got {type(result).__name__}")
+    records = result.records
+    if len(records) and records["attempts"].max() > 1:
+        raise ValueError("answered_share needs a run without retries (Client(retries=0)): "
+                         f"some jobs were sent {int(records['attempts'].max())} times")
+    served = records["server"][records["server"] >= 0]
+    errors = result.servers.errors if result.servers.errors is not None else 0
+    counts = np.bincount(served, minlength=len(result.servers.names)) + errors
+    return counts / max(int(counts.sum()), 1)

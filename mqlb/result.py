@@ -48,7 +48,7 @@ at that moment (``end``); that attempt reached no server and is not in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -58,7 +58,8 @@ OUTCOMES = ("completed", "rejected", "timed_out", "lost", "dead_lettered", "in_s
 
 - completed: the answer reached the client in time;
 - rejected: refused at once (no free server or connection, a full queue that
-  rejects publishes);
+  rejects publishes), or answered with an error (a server failing fast,
+  :class:`~mqlb.degradations.FailFast`);
 - timed_out: the client (or the load balancer's queue) gave up waiting;
 - lost: accepted, then destroyed (a crashed server, an unroutable message);
 - dead_lettered: dropped by the broker (queue overflow, delivery limit);
@@ -80,6 +81,9 @@ RECORD_DTYPE = np.dtype([
 ])
 
 
+EJECTION_DTYPE = [("time", float), ("server", np.int32), ("duration", float)]
+
+
 @dataclass(frozen=True, eq=False)
 class Timeline:
     """The system's state sampled every ``time[1] - time[0]`` seconds.
@@ -89,7 +93,8 @@ class Timeline:
     jobs held (waiting there, in service, or delivered and not yet acked),
     ``in_service``, ``memory_mb`` of the jobs in service, ``up`` (False while
     crashed). ``in_system``: jobs that have arrived and have no outcome yet.
-    ``crashes``: (time, server) of every crash.
+    ``crashes``: (time, server) of every crash. ``ejections``: (time, server,
+    duration) of every passive outlier ejection (:class:`~mqlb.ejection.Ejection`).
 
     Samples are evenly spaced from time 0. A run that lasts so long that the
     requested spacing would give more samples than the bound (500 000, fewer
@@ -106,6 +111,7 @@ class Timeline:
     up: np.ndarray
     in_system: np.ndarray
     crashes: np.ndarray
+    ejections: np.ndarray = field(default_factory=lambda: np.array([], dtype=EJECTION_DTYPE))
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +124,7 @@ class ServerStats:
     max_memory_mb: np.ndarray   # most memory held by jobs in service (MB)
     crashes: np.ndarray         # times it ran out of memory
     up_s: np.ndarray | None = None   # seconds its machine ran (launch to stop, or the whole run)
+    errors: np.ndarray | None = None   # error answers it gave while failing fast (mqlb.degradations)
 
     @property
     def machine_seconds(self) -> float:

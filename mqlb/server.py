@@ -64,7 +64,7 @@ class Task:
     """One attempt at one job (record), travelling through the system."""
 
     __slots__ = ("rec", "attempt", "size", "memory", "sent", "ready_at", "queued", "started", "finish_v",
-                 "deliveries")
+                 "deliveries", "resumed", "handed")
 
     def __init__(self, rec: int, attempt: int, size: float, memory: float, sent: float):
         self.rec = rec            # record index
@@ -75,7 +75,10 @@ class Task:
         self.ready_at = 0.0       # earliest time a server may start it (delivery in transit)
         self.queued = 0.0         # time it joined a load balancer's queue
         self.started = math.nan   # time service (re)started
-        self.finish_v = 0.0       # processor sharing: the server's virtual time when it is done
+        self.finish_v = 0.0       # processor sharing: the server's virtual time when it is done;
+                                  # first come, first served: work done before ``resumed``
+        self.resumed = 0.0        # first come, first served: when the server's speed last applied to it
+        self.handed = 0.0         # time a load balancer handed it to a server
         self.deliveries = 0       # times a broker delivered it
 
 
@@ -96,6 +99,11 @@ class Node:
         self.max_memory = 0.0
         self.crashes = 0
         self.on_start = None                 # owner's hook when a job starts (a broker acking early)
+        self.errors = 0                      # error answers it gave (failing fast)
+        self.slow_factors: list = []         # active slowdowns (mqlb.degradations.Slow)
+        self.failing = []                    # error_s of each active fail-fast window
+        self.erroring: dict = {}             # id(task) -> task: requests awaiting their error answer
+                                             # (they hold a balancer connection, not a slot: not in ``held``)
         self._ps = spec.discipline == "ps"
         if not self._ps:
             # First come, first served: callbacks, no processes. A crash voids every
@@ -129,7 +137,12 @@ class Node:
         return self.held < slots + backlog
 
     def accept(self, task: Task) -> None:
-        """Take a job into the backlog; it starts at once if a slot is free."""
+        """Take a job into the backlog; it starts at once if a slot is free
+        (failing fast: it is answered with an error ``error_s`` later instead)."""
+        if self.failing:
+            self.erroring[id(task)] = task
+            self.env.timeout(self.failing[-1]).callbacks.append(lambda _e: self._error(task))
+            return
         self.buffer.append(task)
         if self._ps:
             if not self._in_step:
@@ -163,6 +176,7 @@ class Node:
 
     def _fcfs_begin(self, slot: int) -> None:
         task = self.serving[slot]
+        task.finish_v, task.resumed = 0.0, self.env.now
         if self._start(task):                         # else this job crashed the server
             self._after(task.size / self.speed, self._fcfs_done, slot)
 
@@ -258,10 +272,12 @@ class Node:
                 if self._ps:
                     done = task.size - (task.finish_v - self._v - (env.now - self._v_at) * self._v_rate)
                 else:
-                    done = (env.now - task.started) * self.speed
+                    done = task.finish_v + (env.now - task.resumed) * self.speed
                 self.run.add_work(task, min(max(done, 0.0), task.size))
             held.append(task)
         held.extend(self.buffer)
+        held.extend(self.erroring.values())
+        self.erroring.clear()
         self.serving.clear()
         self.buffer.clear()
         self.memory = 0.0
@@ -282,3 +298,43 @@ class Node:
     def _restart(self, _event):
         self.up = True
         self.owner.on_restart(self)
+
+    # -- degradations (mqlb.degradations) ---------------------------------------
+    def slow_down(self, factor: float, on: bool) -> None:
+        """A slowdown by ``factor`` begins (``on``) or ends; work in service
+        continues at the new speed from now on."""
+        if on:
+            self.slow_factors.append(factor)
+        else:
+            self.slow_factors.remove(factor)
+        speed = self.spec.speed
+        for f in self.slow_factors:
+            speed *= f
+        if self._ps:
+            self._ps_advance()
+            self.speed = speed
+            if self.up:
+                self._ps_schedule()
+            return
+        old, now = self.speed, self.env.now
+        self.speed = speed
+        self._epoch += 1                              # void every timer; set them again below
+        for slot, task in self.serving.items():
+            if math.isnan(task.started):              # a message still on its way
+                self._after(max(task.ready_at - now, 0.0), self._fcfs_begin, slot)
+            else:
+                task.finish_v += (now - task.resumed) * old
+                task.resumed = now
+                self._after(max(task.size - task.finish_v, 0.0) / speed, self._fcfs_done, slot)
+
+    def fail_fast(self, error_s: float, on: bool) -> None:
+        """A fail-fast window (errors after ``error_s`` seconds) begins or ends."""
+        if on:
+            self.failing.append(error_s)
+        else:
+            self.failing.remove(error_s)
+
+    def _error(self, task: Task) -> None:
+        if self.erroring.pop(id(task), None) is task:   # else a crash took it first
+            self.errors += 1
+            self.owner.on_error(self, task)

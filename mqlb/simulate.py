@@ -9,6 +9,7 @@ single place where a job gets its outcome, exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import warnings
@@ -20,11 +21,13 @@ from . import _checks
 from . import fastpath
 from .budget import StoppedEarly, check_work, event_budget, expected_span, run_events
 from .client import Client, Holdback
+from .degradations import DEGRADATIONS, FailFast, Slow
 from .hybrid import Hybrid
-from .loadbalancer import LoadBalancer
+from .loadbalancer import LoadBalancer, LoadBalancerRun
 from .messagequeue import MessageQueue
 from .pathsplit import PathSplit
-from .result import (COMPLETED, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, REFUSED_LOCALLY, TIMED_OUT, Result,
+from .result import (COMPLETED, EJECTION_DTYPE, IN_SYSTEM, LOST, NOT_SENT, RECORD_DTYPE, REFUSED_LOCALLY, TIMED_OUT,
+                     Result,
                      ServerStats)
 from .sampler import Sampler
 from .server import Task
@@ -61,6 +64,7 @@ class _Run:
         self.in_system = 0
         self.finished = env.event()
         self.crash_log: list = []
+        self.ejection_log: list = []     # (time, server, duration) of each outlier ejection
         self.system = None
         controlled = client.holds_back or client.retry_budget is not None
         self.holdback = Holdback(client, rng) if controlled else None
@@ -218,18 +222,45 @@ class _Run:
 
 
 def _checked_failures(failures, n_servers: int) -> list:
+    """Crashes as (time_s, server) pairs; degradations (Slow, FailFast) as they are."""
+    what = "a list of (time_s, server) pairs (crashes), Slow or FailFast"
     if isinstance(failures, (str, bytes)) or not hasattr(failures, "__iter__"):
-        raise TypeError(f"failures must be a list of (time_s, server) pairs, got {failures!r}")
+        raise TypeError(f"failures must be {what}, got {failures!r}")
     out = []
     for item in failures:
+        if isinstance(item, DEGRADATIONS):
+            if item.server >= n_servers:
+                raise ValueError(f"{type(item).__name__} server must be a server index from 0 to "
+                                 f"{n_servers - 1}, got {item.server}")
+            out.append(item)
+            continue
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
-            raise TypeError(f"failures must be a list of (time_s, server) pairs, got {item!r}")
+            raise TypeError(f"failures must be {what}, got {item!r}")
         when = _checks.seconds("failure time", item[0], allow_zero=True)
         server = _checks.count("failure server", item[1], minimum=0)
         if server >= n_servers:
             raise ValueError(f"failure server must be a server index from 0 to {n_servers - 1}, got {server}")
         out.append((when, server))
     return out
+
+
+def _inject(env, nodes, item) -> None:
+    """Schedule one crash (time_s, server) or degradation (Slow, FailFast)."""
+    if not isinstance(item, DEGRADATIONS):
+        when, server = item
+        env.timeout(when).callbacks.append(lambda _e, node=nodes[server]: node.kill())
+        return
+    node = nodes[item.server]
+    if isinstance(item, Slow):
+        change, value = node.slow_down, item.factor
+    else:
+        if not isinstance(node.owner, LoadBalancerRun):
+            raise ValueError(f"FailFast server must be a server behind a load balancer; server {item.server} is "
+                             f"a broker's consumer (use Slow, or a crash (time_s, server))")
+        change, value = node.fail_fast, item.error_s
+    env.timeout(item.at_s).callbacks.append(lambda _e: change(value, True))
+    if math.isfinite(item.duration_s):
+        env.timeout(item.at_s + item.duration_s).callbacks.append(lambda _e: change(value, False))
 
 
 def _servers_and_queues(system) -> tuple:
@@ -273,6 +304,11 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     failures: injected crashes, a list of ``(time_s, server)``: the server (or
         consumer; numbered as in ``Result.servers.names``) crashes at that time
         and restarts after its ``restart_s``, as if it had run out of memory.
+        The list may also hold degradations (:mod:`mqlb.degradations`):
+        ``Slow(at_s, server, duration_s, factor)``, a server that works at a
+        fraction of its speed for a while, and ``FailFast(at_s, server,
+        duration_s, error_s)``, one that answers every request with an error
+        (outcome ``rejected``) ``error_s`` after receiving it.
     engine: "auto" (default) computes the result by recursion when the
         configuration allows it (see :mod:`mqlb.fastpath`; the same records,
         bit for bit) and runs the events otherwise; "events" always runs the
@@ -314,8 +350,8 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
     check_work(system, workload, len(rec_job), client, span)
     run = _Run(env, workload, rec_job, rec_queue, client, random.Random(int(client_seed)))
     net = run.system = system._start(env, run, int(policy_seed))
-    for when, server in _checked_failures(failures, len(net.nodes)):
-        env.timeout(when).callbacks.append(lambda _e, node=net.nodes[server]: node.kill())
+    for item in _checked_failures(failures, len(net.nodes)):
+        _inject(env, net.nodes, item)
     run.check_finished()
 
     # Records are in job order (a job's copies, one per queue it is routed to, side by side).
@@ -369,6 +405,8 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
 
     nodes = net.nodes
     timeline = sampler.timeline(run.crash_log)
+    if run.ejection_log:
+        timeline = dataclasses.replace(timeline, ejections=np.array(run.ejection_log, dtype=EJECTION_DTYPE))
     servers = ServerStats(
         names=net.node_names,
         capacity=np.array([s.capacity for s in net.specs]),
@@ -376,6 +414,7 @@ def simulate(system, workload: Workload, *, client: Client = Client(), seed: int
         max_memory_mb=np.array([n.max_memory for n in nodes]),
         crashes=np.array([n.crashes for n in nodes]),
         up_s=np.array(net.up_seconds(env.now) if hasattr(net, "up_seconds") else [env.now] * len(nodes)),
+        errors=np.array([n.errors for n in nodes], dtype=np.int64),
     )
     broker = getattr(net, "back", net)      # a Hybrid's broker is its back tier
     blocked = tuple((start, env.now if end is None else end) for start, end in getattr(broker, "alarms", ()))

@@ -185,6 +185,22 @@ CASES = [
     (LoadBalancer, dict(servers=[S], info_delay=math.inf), ValueError, ["info_delay", "inf", "finite"]),
     (LoadBalancer, dict(servers=[S], policy=["random"]), ValueError, ["policy", "['random']", "'join_idle_queue'"]),
     (mqlb.policies.register, dict(name="least connections", label="x"), ValueError, ["policy name", "identifier"]),
+    # slow and failing servers, passive outlier ejection
+    (mqlb.Slow, dict(at_s=-1, server=0), ValueError, ["at_s", "-1", ">= 0"]),
+    (mqlb.Slow, dict(at_s=0, server=0, factor=2), ValueError, ["factor", "2", "<= 1"]),
+    (mqlb.Slow, dict(at_s=0, server=0, factor=0), ValueError, ["factor", "0", "> 0"]),
+    (mqlb.FailFast, dict(at_s=0, server=-1), ValueError, ["server", "-1", ">= 0"]),
+    (mqlb.FailFast, dict(at_s=0, server=0, duration_s=0), ValueError, ["duration_s", "0", "> 0"]),
+    (mqlb.FailFast, dict(at_s=0, server=0, error_s=-0.5), ValueError, ["error_s", "-0.5", ">= 0"]),
+    (mqlb.Ejection, dict(consecutive=0), ValueError, ["consecutive", "0", ">= 1"]),
+    (mqlb.Ejection, dict(max_fraction=1.5), ValueError, ["max_fraction", "1.5", "<= 1"]),
+    (mqlb.Ejection, dict(base_s=30, max_s=10), ValueError, ["max_s", "10", ">= base_s"]),
+    (mqlb.Ejection, dict(slow_s=0), ValueError, ["slow_s", "0", "> 0"]),
+    (LoadBalancer, dict(servers=[S], ejection=5), TypeError, ["ejection", "5", "Ejection"]),
+    (simulate, dict(system=LoadBalancer([S]), workload=WL, failures=[mqlb.Slow(0, 2)]), ValueError,
+     ["Slow server", "2", "0 to 0"]),
+    (simulate, dict(system=MessageQueue(consumers=[S]), workload=WL, failures=[mqlb.FailFast(0, 0)]), ValueError,
+     ["FailFast server", "load balancer", "consumer"]),
 ]
 
 

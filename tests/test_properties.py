@@ -449,3 +449,92 @@ def test_autoscaled_and_path_split_runs_account_for_every_job_once(system, wl, c
             assert res.servers.max_in_service[i] <= spec.slots
     else:
         assert np.all(up == up.max())
+# -- slow and failing servers, passive outlier ejection (mqlb.degradations, mqlb.ejection) --------------
+
+ejecting = st.builds(
+    mqlb.Ejection, consecutive=st.sampled_from([1, 2, 5]), base_s=st.sampled_from([0.5, 3.0]),
+    max_fraction=st.sampled_from([0.1, 0.5, 1.0]), max_s=st.sampled_from([3.0, 300.0]),
+    slow_s=st.sampled_from([None, 1.0]))
+ejections = st.one_of(st.none(), ejecting)
+
+
+@st.composite
+def degradations(draw, n_servers, fail_fast=True):
+    """Crashes, slowdowns and (behind a balancer) fail-fast windows, possibly overlapping."""
+    kinds = ["crash", "slow"] + (["fail_fast", "fail_fast_then_crash"] if fail_fast else [])
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        at, server = draw(st.sampled_from([0.0, 0.5, 2.0, 6.0])), draw(st.integers(0, n_servers - 1))
+        duration = draw(st.sampled_from([1.0, 4.0, math.inf]))
+        kind = draw(st.sampled_from(kinds))
+        if kind == "crash":
+            out.append((at, server))
+        elif kind == "slow":
+            out.append(mqlb.Slow(at, server, duration, factor=draw(st.sampled_from([0.05, 0.5]))))
+        elif kind == "fail_fast":
+            out.append(mqlb.FailFast(at, server, duration, error_s=draw(st.sampled_from([0.0, 0.01, 2.0]))))
+        else:   # a crash while requests wait for their error answer
+            out += [mqlb.FailFast(at, server, duration, error_s=3.0), (at + 1.0, server)]
+    return out
+
+
+def _assert_each_job_ends_once(res, wl, client):
+    r = res.records
+    assert len(r) == len(wl)
+    assert sum(getattr(res.summary(), name) for name in mqlb.OUTCOMES) == len(r)
+    assert not np.any(r["outcome"] == OUT["in_system"]) and not np.any(r["outcome"] == OUT["not_sent"])
+    assert np.all(r["end"] >= r["arrival"] - 1e-12)
+    ok = r[r["outcome"] == OUT["completed"]]
+    assert np.all(ok["work"] >= ok["size"] * (1 - 1e-9)) and np.all(ok["start"] <= ok["done"])
+    assert np.all(r["work"] >= 0) and np.all(r["attempts"] >= 1) and np.all(r["attempts"] <= client.retries + 1)
+    assert np.all(r["work"] <= r["size"] * np.maximum(r["starts"], 1) * (1 + 1e-9))
+
+
+@SETTINGS
+@given(data=st.data(), lb=balancers, ejection=ejections, wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_degraded_and_ejecting_balancers_end_every_job_once(data, lb, ejection, wl, client, seed):
+    lb = LoadBalancer(lb.servers, policy=lb.policy, max_conns=lb.max_conns, on_full=lb.on_full,
+                      queue_timeout=lb.queue_timeout, health_checks=lb.health_checks,
+                      abort_on_close=lb.abort_on_close, ejection=ejection)
+    failures = data.draw(degradations(len(lb.servers)))
+    res = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
+    assert res.stopped_early is None
+    _assert_each_job_ends_once(res, wl, client)
+    assert res.servers.errors.sum() <= sum(res.records["attempts"])
+    ej = res.timeline.ejections
+    if ejection is None:
+        assert len(ej) == 0
+    else:   # never more ejected at once than Envoy's rule allows
+        allowed = max(1, math.ceil(ejection.max_fraction * len(lb.servers) - 1e-9))
+        for t in ej["time"]:
+            assert np.sum((ej["time"] <= t) & (t < ej["time"] + ej["duration"])) <= allowed
+
+
+@SETTINGS
+@given(data=st.data(), lb=many_servers, ejection=ejecting, wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_the_balancer_index_skips_ejected_servers_as_the_scan_does(data, lb, ejection, wl, client, seed):
+    from mqlb import loadbalancer
+    lb = LoadBalancer(lb.servers, policy=lb.policy, max_conns=lb.max_conns, on_full=lb.on_full,
+                      health_checks=lb.health_checks, ejection=ejection)
+    failures = data.draw(degradations(len(lb.servers)))
+    saved = loadbalancer.INDEX_FROM
+    try:
+        loadbalancer.INDEX_FROM = 10**9
+        scan = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
+        loadbalancer.INDEX_FROM = 1
+        index = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
+    finally:
+        loadbalancer.INDEX_FROM = saved
+    assert scan.records.tobytes() == index.records.tobytes()
+    assert scan.timeline.ejections.tobytes() == index.timeline.ejections.tobytes()
+
+
+@SETTINGS
+@given(data=st.data(), mq=brokers, wl=workloads(), client=clients, seed=st.integers(0, 5))
+def test_slow_consumers_end_every_message_once(data, mq, wl, client, seed):
+    q = mq.queues[0]
+    mq = MessageQueue(consumers=q.consumers, prefetch=q.prefetch, delivery_limit=3, broker=mq.broker)
+    failures = data.draw(degradations(len(q.consumers), fail_fast=False))
+    res = mqlb.simulate(mq, wl, client=client, seed=seed, failures=failures)
+    assert res.stopped_early is None
+    _assert_each_job_ends_once(res, wl, client)
