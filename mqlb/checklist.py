@@ -145,6 +145,10 @@ def checklist(service: Service) -> list[Line]:
              f"each persistent message is written once: the disk must keep up with the surge's "
              f"{s.peak_rate:g} publishes/s (under {1000 / s.peak_rate:.0f} ms a write), or publishers are slowed",
              "{doc}`08-the-traffic-surge`, the broker's own limits", "rabbitmq_persistence"),
+        Line("RabbitMQ", "x-max-priority, and a priority per message", "2 levels: light requests 1, heavy jobs 0",
+             "where light requests share a queue with heavy jobs, let them overtake the backlog (a consumer "
+             "finishes what it holds, so keep prefetch low); a few levels are enough",
+             "{doc}`10-which-work-to-save`, {doc}`90-real-systems`", "rabbitmq_priority"),
         Line("Celery", "task_acks_late, worker_prefetch_multiplier", "True, 1 (the defaults are False, 4)",
              "acknowledge after the task, so a worker that dies hands its tasks back instead of losing them; "
              "reserve one message per process, so short tasks do not wait behind a long one in a busy "
@@ -156,8 +160,9 @@ def checklist(service: Service) -> list[Line]:
         Line("nginx", "least_conn (one nginx) or random two least_conn (several)", "on",
              "send each request to a server with few open requests", "{doc}`04-load-balancers`", "nginx_upstream"),
         Line("nginx", "max_fails, fail_timeout", "1, 10 s (the defaults)",
-             "passive health checks are on by default: a server that failed is skipped for 10 s", "",
-             "nginx_upstream"),
+             "passive health checks are on by default: a server that failed is skipped for 10 s; keep them on, "
+             "or least connections sends most traffic to a server that answers errors fast",
+             "{doc}`13-slow-and-failing-servers`", "nginx_upstream"),
         Line("nginx", "proxy_read_timeout; proxy_next_upstream", f"{s.patience_s:g} s; error timeout, no non_idempotent",
              "wait no longer than the client does; retry on another server only requests that are safe to repeat",
              "{doc}`08-the-traffic-surge`, retries", "nginx_proxy"),
@@ -173,8 +178,17 @@ def checklist(service: Service) -> list[Line]:
         Line("HAProxy", "option abortonclose", "on",
              "drop a queued request whose client has gone, instead of working for nobody",
              "{doc}`07-when-a-load-balancer-fits`", "haproxy_config"),
+        Line("HAProxy", "http-request set-priority-class", "int(-1) for light requests (by path)",
+             "light requests leave HAProxy's queue before heavy ones (lower class first); it orders only the "
+             "queue, so it needs maxconn", "{doc}`10-which-work-to-save`, {doc}`90-real-systems`",
+             "haproxy_priority"),
         Line("HAProxy", "balance", "leastconn (or random(2) with several balancers)",
-             "send each request to a server with few open requests", "{doc}`04-load-balancers`", "haproxy_config"),
+             "send each request to a server with few open requests; balancers that see only their own "
+             "connections herd on least connections, two random choices stay robust",
+             "{doc}`04-load-balancers`, {doc}`12-balancers-that-dont-know-everything`", "haproxy_config"),
+        Line("clients", "retries", "at most 2 retries, with backoff and jitter, within a retry budget of 10 %",
+             "backoff alone leaves a retry storm stuck; a budget (a token bucket that answers refill) or a "
+             "circuit breaker ends it", "{doc}`11-clients-that-back-off`", "brooker2022retries"),
         Line("autoscaling", "consumers for normal traffic", f"{need}",
              f"work per second ÷ target utilisation = {s.rate:g}/s × {s.job_s:g} s ÷ {TARGET_UTILISATION:g}",
              "{doc}`02-why-services-fall-over`", ""),

@@ -21,7 +21,7 @@ from . import _checks
 from . import fastpath
 from .budget import StoppedEarly, check_work, event_budget, expected_span, run_events
 from .client import Client, Holdback
-from .degradations import DEGRADATIONS, FailFast, Slow
+from .degradations import DEGRADATIONS, Slow
 from .hybrid import Hybrid
 from .loadbalancer import LoadBalancer, LoadBalancerRun
 from .messagequeue import MessageQueue

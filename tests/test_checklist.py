@@ -27,7 +27,7 @@ def test_numbers_for_a_worked_example():
     assert value(lines, "timeout queue") == "28 s"
     assert value(lines, "maxqueue") == "7"
     assert value(lines, "consumers for the surge") == "8"    # 2.5 x 2 / 0.7, rounded up
-    assert {line.software for line in lines} == {"RabbitMQ", "Celery", "nginx", "HAProxy", "autoscaling"}
+    assert {line.software for line in lines} == {"RabbitMQ", "Celery", "nginx", "HAProxy", "clients", "autoscaling"}
 
 
 def test_memory_caps_the_prefetch_that_a_slow_link_asks_for():

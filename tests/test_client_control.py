@@ -3,7 +3,6 @@
 Every check here is on a case small enough to work out by hand, or on a
 counter-configuration that must make the chapter's claim false."""
 
-import math
 
 import numpy as np
 import pytest

@@ -346,14 +346,9 @@ many_servers = st.builds(
 )
 
 
-@SETTINGS
-@given(lb=many_servers, wl=workloads(), client=clients, seed=st.integers(0, 5), weighted=st.booleans())
-def test_the_balancer_index_chooses_as_the_scan_does(lb, wl, client, seed, weighted):
+def _scan_and_index(lb, wl, client, seed, failures):
+    """The same run with the balancer scanning its servers and with its index (any number of servers)."""
     from mqlb import loadbalancer
-    if weighted:
-        lb = LoadBalancer(lb.servers, policy=lb.policy, weights=[1 + i % 3 for i in range(len(lb.servers))],
-                          max_conns=lb.max_conns, on_full=lb.on_full, health_checks=lb.health_checks)
-    failures = [(1.0, 0)] + ([(2.0, len(lb.servers) - 1)] if len(lb.servers) > 1 else [])
     saved = loadbalancer.INDEX_FROM
     try:
         loadbalancer.INDEX_FROM = 10**9
@@ -362,6 +357,17 @@ def test_the_balancer_index_chooses_as_the_scan_does(lb, wl, client, seed, weigh
         index = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
     finally:
         loadbalancer.INDEX_FROM = saved
+    return scan, index
+
+
+@SETTINGS
+@given(lb=many_servers, wl=workloads(), client=clients, seed=st.integers(0, 5), weighted=st.booleans())
+def test_the_balancer_index_chooses_as_the_scan_does(lb, wl, client, seed, weighted):
+    if weighted:
+        lb = LoadBalancer(lb.servers, policy=lb.policy, weights=[1 + i % 3 for i in range(len(lb.servers))],
+                          max_conns=lb.max_conns, on_full=lb.on_full, health_checks=lb.health_checks)
+    failures = [(1.0, 0)] + ([(2.0, len(lb.servers) - 1)] if len(lb.servers) > 1 else [])
+    scan, index = _scan_and_index(lb, wl, client, seed, failures)
     assert scan.records.tobytes() == index.records.tobytes()
 
 
@@ -515,18 +521,10 @@ def test_degraded_and_ejecting_balancers_end_every_job_once(data, lb, ejection, 
 @SETTINGS
 @given(data=st.data(), lb=many_servers, ejection=ejecting, wl=workloads(), client=clients, seed=st.integers(0, 5))
 def test_the_balancer_index_skips_ejected_servers_as_the_scan_does(data, lb, ejection, wl, client, seed):
-    from mqlb import loadbalancer
     lb = LoadBalancer(lb.servers, policy=lb.policy, max_conns=lb.max_conns, on_full=lb.on_full,
                       health_checks=lb.health_checks, ejection=ejection)
     failures = data.draw(degradations(len(lb.servers)))
-    saved = loadbalancer.INDEX_FROM
-    try:
-        loadbalancer.INDEX_FROM = 10**9
-        scan = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
-        loadbalancer.INDEX_FROM = 1
-        index = mqlb.simulate(lb, wl, client=client, seed=seed, failures=failures)
-    finally:
-        loadbalancer.INDEX_FROM = saved
+    scan, index = _scan_and_index(lb, wl, client, seed, failures)
     assert scan.records.tobytes() == index.records.tobytes()
     assert scan.timeline.ejections.tobytes() == index.timeline.ejections.tobytes()
 
