@@ -50,3 +50,16 @@ def test_no_invented_addresses():
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["authors"] == [{"name": "The mqlb authors"}]
     assert not {"url", "repository-code", "doi", "identifiers"} & set(citation)
+
+
+def test_the_bibliography_parses_and_every_cited_key_is_in_it():
+    """A broken entry stops the book build at its very start; a cited key that is missing is a dangling
+    citation. Both are found here in a second, without a build."""
+    from pybtex.database import parse_file
+
+    keys = set(parse_file(ROOT / "references.bib").entries)
+    cited = set()
+    for page in (ROOT / "chapters").glob("*.md"):
+        for group in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", page.read_text(encoding="utf-8")):
+            cited.update(k.strip() for k in group.split(","))
+    assert cited and not cited - keys, sorted(cited - keys)
