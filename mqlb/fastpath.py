@@ -248,21 +248,15 @@ def _shared_queue_hops(clock: list, size: list, speed: list, deliver: float, ack
 def _shared_queue_equal(clock: list, size: list, speed: float, n: int):
     """Equal consumers: the Kiefer-Wolfowitz recursion on a heap of free times.
 
-    The loop keeps only the free time each job found; start and done follow
-    with the same arithmetic in NumPy, and each job's consumer is the one
-    that finished the job whose done time it found (the first n jobs take
-    consumers 0 .. n-1).
+    The compiled loop (:func:`mqlb._kernels.shared_queue_found`) keeps only
+    the free time each job found; start and done follow with the same
+    arithmetic in NumPy, and each job's consumer is the one that finished the
+    job whose done time it found (the first n jobs take consumers 0 .. n-1).
     """
-    heap = [-math.inf] * n
-    found = []
-    put, replace = found.append, heapq.heapreplace
+    from . import _kernels                          # imports Numba (about half a second) on first use only
     work = np.asarray(size) / speed
-    for t, x in zip(clock, work.tolist()):
-        f = heap[0]
-        replace(heap, (t if t > f else f) + x)
-        put(f)
-    found = np.array(found)
     clock = np.asarray(clock)
+    found = _kernels.shared_queue_found(clock, work, n)
     start = np.where(clock > found, clock, found)
     done = start + work
     count = len(done)
@@ -397,35 +391,20 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
 def _least_connections_plain(clock: list, size: list, speed: list):
     """Least connections to single-slot servers of equal weight: (done, server).
 
-    The balancer takes the server with the fewest open requests, ties going
-    to the first from its round-robin position; the departures heap settles
-    every request finished before the arrival.
+    The compiled loop (:func:`mqlb._kernels.least_connections_done`): the
+    fewest open requests, ties to the first from the round-robin position;
+    departures strictly before an arrival settle first. Equal speeds use the
+    work ``size / speed`` computed once, unequal ones divide per job.
     """
-    n, count = len(speed), len(clock)
-    conns, free = [0] * n, [-math.inf] * n
-    departures, owner = [math.inf], {}              # owner: done time -> server, in job order
-    push, pop = heapq.heappush, heapq.heappop
-    earliest, find = min, conns.index
-    nxt = 0
+    from . import _kernels                          # imports Numba (about half a second) on first use only
     same = len(set(speed)) == 1
-    work = (np.asarray(size) / speed[0]).tolist() if same else size
-    for t, x in zip(clock, work):
-        while departures[0] < t:
-            conns[owner[pop(departures)]] -= 1
-        low = earliest(conns)
-        i = find(low)
-        if i < nxt and low in conns[nxt:]:
-            i = find(low, nxt)
-        nxt = i + 1 if i + 1 < n else 0
-        conns[i] += 1
-        f = free[i]
-        d = free[i] = (t if t > f else f) + (x if same else x / speed[i])
-        owner[d] = i
-        push(departures, d)
-    if len(owner) < count:                          # two departures at one instant
+    work = np.asarray(size) / speed[0] if same else np.asarray(size, dtype=float)
+    done, server = _kernels.least_connections_done(np.asarray(clock), work, np.asarray(speed, dtype=float),
+                                                   not same)
+    ranked = np.sort(done)
+    if np.any(ranked[1:] == ranked[:-1]):           # two departures at one instant
         raise _Ineligible("two jobs finish at the same instant")
-    return (np.fromiter(owner.keys(), dtype=float, count=count),
-            np.fromiter(owner.values(), dtype=np.int_, count=count))
+    return done, server
 
 
 def _connections_general(clock, size, speed, slots, policy, rng, weights):
