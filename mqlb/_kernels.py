@@ -8,8 +8,6 @@ to it bit for bit. ``cache=True`` keeps the machine code next to this module,
 so only the first run on a machine pays the compilation.
 """
 
-from __future__ import annotations
-
 import numba
 import numpy as np
 
@@ -66,26 +64,26 @@ def least_connections_done(clock, work, speed, divide):
     server = np.empty(count, dtype=np.int64)
     heap_time = np.empty(count)                     # departures: a binary min-heap of done times
     heap_server = np.empty(count, dtype=np.int64)   # ... and whose they are
-    size = 0
+    pending = 0                                     # departures in the heap
     nxt = 0                                         # the round-robin position for ties
     for j in range(count):
         t = clock[j]
-        while size > 0 and heap_time[0] < t:        # settle the departures before this arrival
+        while pending > 0 and heap_time[0] < t:     # settle the departures before this arrival
             conns[heap_server[0]] -= 1
-            size -= 1
-            last_time, last_server = heap_time[size], heap_server[size]
+            pending -= 1
+            last_time, last_server = heap_time[pending], heap_server[pending]
             i = 0
             while True:
                 child = 2 * i + 1
-                if child >= size:
+                if child >= pending:
                     break
-                if child + 1 < size and heap_time[child + 1] < heap_time[child]:
+                if child + 1 < pending and heap_time[child + 1] < heap_time[child]:
                     child += 1
                 if heap_time[child] >= last_time:
                     break
                 heap_time[i], heap_server[i] = heap_time[child], heap_server[child]
                 i = child
-            if size > 0:
+            if pending > 0:
                 heap_time[i], heap_server[i] = last_time, last_server
         chosen, low = nxt, conns[nxt]               # fewest connections, first from nxt on, wrapping
         for k in range(1, n):
@@ -101,8 +99,8 @@ def least_connections_done(clock, work, speed, divide):
         free[chosen] = d
         done[j] = d
         server[j] = chosen
-        i = size                                    # push the departure: sift up
-        size += 1
+        i = pending                                 # push the departure: sift up
+        pending += 1
         while i > 0:
             parent = (i - 1) // 2
             if heap_time[parent] <= d:

@@ -8,6 +8,9 @@ server, and its generalisation with a heap of slot-free times for several
 (Kiefer and Wolfowitz). :func:`try_simulate` recognises those systems and
 computes their :class:`~mqlb.result.Result` that way, tens of times faster;
 for anything else it returns None and :func:`mqlb.simulate` runs its events.
+The two loops the book runs most, a shared queue of equal consumers and
+least connections to single-slot servers of equal weight, are compiled with
+Numba (:mod:`mqlb._kernels`); the others are Python.
 
 Eligible (see :func:`why_not` for the exact rules):
 
@@ -253,7 +256,7 @@ def _shared_queue_equal(clock: np.ndarray, size: np.ndarray, speed: float, n: in
     arithmetic in NumPy, and each job's consumer is the one that finished the
     job whose done time it found (the first n jobs take consumers 0 .. n-1).
     """
-    from . import _kernels                          # imports Numba (about half a second) on first use only
+    from . import _kernels                          # Numba: about a second, once per process, when first used
     work = size / speed
     found = _kernels.shared_queue_found(clock, work, n)
     start = np.where(clock > found, clock, found)
@@ -397,7 +400,7 @@ def _least_connections_plain(clock: np.ndarray, size: np.ndarray, speed: list):
     equal done times leave the order of departures open: :func:`_simulate`
     refuses them ("two jobs finish at the same instant").
     """
-    from . import _kernels                          # imports Numba (about half a second) on first use only
+    from . import _kernels                          # Numba: about a second, once per process, when first used
     same = len(set(speed)) == 1
     work = size / speed[0] if same else size
     return _kernels.least_connections_done(clock, work, np.asarray(speed, dtype=float), not same)

@@ -200,6 +200,7 @@ WL = mqlb.make_workload(mqlb.Poisson(1.5), mqlb.Exponential(1.0), n_jobs=200, se
 HEAVY = mqlb.make_workload(mqlb.Poisson(1.5), mqlb.Exponential(1.0), memory_mb=10.0, n_jobs=200, seed=2)
 FOUR = [Server()] * 4
 TICKS = mqlb.make_workload(mqlb.Constant(1.0), mqlb.Deterministic(1.0), n_jobs=12, seed=0)   # ends meet starts
+TWINS = mqlb.make_workload([0.0, 0.0, 5.0], mqlb.Deterministic(1.0), seed=0)   # two jobs end at one instant
 NEEDS_EVENTS = {
     "injected crash": (MessageQueue(consumers=FOUR), WL, dict(failures=[(20.0, 1)])),
     "memory": (LoadBalancer(FOUR), HEAVY, {}),
@@ -224,9 +225,8 @@ NEEDS_EVENTS = {
     "simultaneous events": (LoadBalancer([Server()] * 2, policy="power_of_two"), TICKS, dict(sample_every=0.7)),
     "two departures at one instant": (MessageQueue(consumers=[Server(speed=4.0), Server()]), mqlb.make_workload(
         [0.0, 0.5, 1.0, 1.2, 1.3, 1.4, 3.0, 3.1], mqlb.Deterministic(1.0), seed=0), dict(sample_every=0.33)),
-    "two departures at one instant behind least connections": (LoadBalancer([Server()] * 2, policy="least_connections"),
-                                                               mqlb.make_workload([0.0, 0.0, 5.0], mqlb.Deterministic(1.0),
-                                                                                  seed=0), dict(sample_every=0.33)),
+    "two departures at one instant behind least connections": (
+        LoadBalancer([Server()] * 2, policy="least_connections"), TWINS, dict(sample_every=0.33)),
 }
 
 
