@@ -8,6 +8,9 @@ server, and its generalisation with a heap of slot-free times for several
 (Kiefer and Wolfowitz). :func:`try_simulate` recognises those systems and
 computes their :class:`~mqlb.result.Result` that way, tens of times faster;
 for anything else it returns None and :func:`mqlb.simulate` runs its events.
+The two loops the book runs most, a shared queue of equal consumers and
+least connections to single-slot servers of equal weight, are compiled with
+Numba (:mod:`mqlb._kernels`); the others are Python.
 
 Eligible (see :func:`why_not` for the exact rules):
 
@@ -195,7 +198,7 @@ def _arrival_clock(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # -- the recursions ---------------------------------------------------------------------
 
-def _shared_queue_fifo(clock: list, size: list, speed: list):
+def _shared_queue_fifo(clock: np.ndarray, size: np.ndarray, speed: list):
     """One FIFO queue in front of consumers that each take one job at a time.
 
     Each job goes to the consumer free longest (the broker's round-robin list
@@ -210,7 +213,7 @@ def _shared_queue_fifo(clock: list, size: list, speed: list):
     start, done, server = array("d"), array("d"), array("l")
     put_start, put_done, put_server = start.append, done.append, server.append
     earliest, find = min, free.index
-    for t, x in zip(clock, size):
+    for t, x in zip(clock.tolist(), size.tolist()):
         f = earliest(free)
         i = find(f)
         s = t if t > f else f
@@ -221,7 +224,7 @@ def _shared_queue_fifo(clock: list, size: list, speed: list):
     return np.frombuffer(start), np.frombuffer(done), np.frombuffer(server, dtype=np.int_)
 
 
-def _shared_queue_hops(clock: list, size: list, speed: list, deliver: float, ack: float):
+def _shared_queue_hops(clock: np.ndarray, size: np.ndarray, speed: list, deliver: float, ack: float):
     """The shared queue with deliver and ack latencies (s): a consumer is taken
     when the broker delivers (``max(arrival, free)``), starts when the message
     arrives (``taken + deliver``, computed as SimPy's clock does: the timer is
@@ -230,7 +233,7 @@ def _shared_queue_hops(clock: list, size: list, speed: list, deliver: float, ack
     free = [-math.inf] * len(speed)
     taken, start, done, freed, server = array("d"), array("d"), array("d"), array("d"), array("l")
     earliest, find = min, free.index
-    for t, x in zip(clock, size):
+    for t, x in zip(clock.tolist(), size.tolist()):
         f = earliest(free)
         i = find(f)
         tau = t if t > f else f
@@ -245,24 +248,17 @@ def _shared_queue_hops(clock: list, size: list, speed: list, deliver: float, ack
     return tuple(np.frombuffer(v) for v in (taken, start, done, freed)) + (np.frombuffer(server, dtype=np.int_),)
 
 
-def _shared_queue_equal(clock: list, size: list, speed: float, n: int):
+def _shared_queue_equal(clock: np.ndarray, size: np.ndarray, speed: float, n: int):
     """Equal consumers: the Kiefer-Wolfowitz recursion on a heap of free times.
 
-    The loop keeps only the free time each job found; start and done follow
-    with the same arithmetic in NumPy, and each job's consumer is the one
-    that finished the job whose done time it found (the first n jobs take
-    consumers 0 .. n-1).
+    The compiled loop (:func:`mqlb._kernels.shared_queue_found`) keeps only
+    the free time each job found; start and done follow with the same
+    arithmetic in NumPy, and each job's consumer is the one that finished the
+    job whose done time it found (the first n jobs take consumers 0 .. n-1).
     """
-    heap = [-math.inf] * n
-    found = []
-    put, replace = found.append, heapq.heapreplace
-    work = np.asarray(size) / speed
-    for t, x in zip(clock, work.tolist()):
-        f = heap[0]
-        replace(heap, (t if t > f else f) + x)
-        put(f)
-    found = np.array(found)
-    clock = np.asarray(clock)
+    from . import _kernels                          # Numba: about a second, once per process, when first used
+    work = size / speed
+    found = _kernels.shared_queue_found(clock, work, n)
     start = np.where(clock > found, clock, found)
     done = start + work
     count = len(done)
@@ -278,12 +274,13 @@ def _shared_queue_equal(clock: list, size: list, speed: float, n: int):
     return start, done, before
 
 
-def _balancer_queue(clock: list, size: list, speed: list, spec: LoadBalancer, rng: random.Random,
+def _balancer_queue(clock: np.ndarray, size: np.ndarray, speed: list, spec: LoadBalancer, rng: random.Random,
                     weights: list):
     """A balancer with ``max_conns=1`` and a queue: the policy picks among the
     idle servers; when none is idle the request waits, and the first server
     to free up takes the oldest request."""
     n, count, policy = len(speed), len(clock), spec.policy
+    clock, size = clock.tolist(), size.tolist()
     start, done, server = [0.0] * count, [0.0] * count, [0] * count
     free = [-math.inf] * n
     nxt = 0                                         # round-robin position (shared by rr and lc)
@@ -346,21 +343,21 @@ def _static_choices(policy: str, count: int, n: int, rng: random.Random, weights
     return out
 
 
-def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalancer, rng: random.Random,
-              weights: list):
+def _dispatch(clock: np.ndarray, size: np.ndarray, speed: list, slots: list, spec: LoadBalancer,
+              rng: random.Random, weights: list):
     """A balancer without ``max_conns``: each request goes straight to a server
     chosen by the policy; each server serves its own FCFS queue on its slots."""
     n, count, policy = len(speed), len(clock), spec.policy
     if policy in ("round_robin", "random", "weighted_round_robin"):
         chosen = _static_choices(policy, count, n, rng, weights)
         server = np.array(chosen)
-        work = (np.asarray(size) / np.asarray(speed)[server]).tolist()
+        work = (size / np.asarray(speed)[server]).tolist()
         if any(k != 1 for k in slots):
             start, done = [0.0] * count, [0.0] * count
             slot_free = [[-math.inf] * min(k, count) for k in slots]   # per server: slot-free times (a heap;
                                                                          # never more slots than jobs)
             replace = heapq.heapreplace
-            for j, (t, x, i) in enumerate(zip(clock, work, chosen)):
+            for j, (t, x, i) in enumerate(zip(clock.tolist(), work, chosen)):
                 heap = slot_free[i]
                 f = heap[0]
                 s = start[j] = t if t > f else f
@@ -369,7 +366,7 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
             return np.array(start), np.array(done), server
         free, done = [-math.inf] * n, []            # a Lindley recursion per server
         put = done.append
-        for t, x, i in zip(clock, work, chosen):
+        for t, x, i in zip(clock.tolist(), work, chosen):
             f = free[i]
             d = free[i] = (t if t > f else f) + x
             put(d)
@@ -380,7 +377,7 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
     elif policy == "least_connections" and all(w == 1.0 for w in weights) and all(k == 1 for k in slots):
         done, server = _least_connections_plain(clock, size, speed)
     else:
-        start, done, server = _connections_general(clock, size, speed, slots, policy, rng, weights)
+        start, done, server = _connections_general(clock.tolist(), size.tolist(), speed, slots, policy, rng, weights)
         if start is not None:
             return start, done, server
     # One slot: a job starts when it arrives or when the job before it on its server is done.
@@ -390,42 +387,23 @@ def _dispatch(clock: list, size: list, speed: list, slots: list, spec: LoadBalan
     mine = done[order]
     follows = server[order][1:] == server[order][:-1]
     before[order[1:][follows]] = mine[:-1][follows]
-    arrive = np.asarray(clock)
-    return np.where(arrive > before, arrive, before), done, server
+    return np.where(clock > before, clock, before), done, server
 
 
-def _least_connections_plain(clock: list, size: list, speed: list):
+def _least_connections_plain(clock: np.ndarray, size: np.ndarray, speed: list):
     """Least connections to single-slot servers of equal weight: (done, server).
 
-    The balancer takes the server with the fewest open requests, ties going
-    to the first from its round-robin position; the departures heap settles
-    every request finished before the arrival.
+    The compiled loop (:func:`mqlb._kernels.least_connections_done`): the
+    fewest open requests, ties to the first from the round-robin position;
+    departures strictly before an arrival settle first. Equal speeds use the
+    work ``size / speed`` computed once, unequal ones divide per job. Two
+    equal done times leave the order of departures open: :func:`_simulate`
+    refuses them ("two jobs finish at the same instant").
     """
-    n, count = len(speed), len(clock)
-    conns, free = [0] * n, [-math.inf] * n
-    departures, owner = [math.inf], {}              # owner: done time -> server, in job order
-    push, pop = heapq.heappush, heapq.heappop
-    earliest, find = min, conns.index
-    nxt = 0
+    from . import _kernels                          # Numba: about a second, once per process, when first used
     same = len(set(speed)) == 1
-    work = (np.asarray(size) / speed[0]).tolist() if same else size
-    for t, x in zip(clock, work):
-        while departures[0] < t:
-            conns[owner[pop(departures)]] -= 1
-        low = earliest(conns)
-        i = find(low)
-        if i < nxt and low in conns[nxt:]:
-            i = find(low, nxt)
-        nxt = i + 1 if i + 1 < n else 0
-        conns[i] += 1
-        f = free[i]
-        d = free[i] = (t if t > f else f) + (x if same else x / speed[i])
-        owner[d] = i
-        push(departures, d)
-    if len(owner) < count:                          # two departures at one instant
-        raise _Ineligible("two jobs finish at the same instant")
-    return (np.fromiter(owner.keys(), dtype=float, count=count),
-            np.fromiter(owner.values(), dtype=np.int_, count=count))
+    work = size / speed[0] if same else size
+    return _kernels.least_connections_done(clock, work, np.asarray(speed, dtype=float), not same)
 
 
 def _connections_general(clock, size, speed, slots, policy, rng, weights):
@@ -518,7 +496,7 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float, r
     arrival = workload.arrival
     instants, group = _arrival_clock(arrival)
     clock = instants[group]                          # each record's arrival on the clock
-    sizes = workload.size.tolist()
+    sizes = np.array(workload.size, dtype=float)     # a copy: contiguous and writable, as the kernels take it
     taken = freed = None                             # delivered to / free again (hops only)
     if is_mq:
         broker = system.broker
@@ -526,9 +504,9 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float, r
         enter = clock + latency if latency > 0 else clock   # when the message reaches the queue
         if broker.deliver_latency > 0 or broker.ack_latency > 0:
             taken, start, done, freed, server = _shared_queue_hops(
-                enter.tolist(), sizes, speed, broker.deliver_latency, broker.ack_latency)
+                enter, sizes, speed, broker.deliver_latency, broker.ack_latency)
         else:
-            start, done, server = _shared_queue_fifo(enter.tolist(), sizes, speed)
+            start, done, server = _shared_queue_fifo(enter, sizes, speed)
         kind = _SHARED
     else:
         rng = random.Random(int(policy_seed))
@@ -540,10 +518,10 @@ def _simulate(system, workload, client, seed: int, until, sample_every: float, r
             weights = [1.0] * n
         enter = clock
         if system.max_conns == 1:
-            start, done, server = _balancer_queue(clock.tolist(), sizes, speed, system, rng, weights)
+            start, done, server = _balancer_queue(clock, sizes, speed, system, rng, weights)
             kind = _SHARED
         else:
-            start, done, server = _dispatch(clock.tolist(), sizes, speed, [s.slots for s in specs],
+            start, done, server = _dispatch(clock, sizes, speed, [s.slots for s in specs],
                                             system, rng, weights)
             kind = _DISPATCH
     server = server.astype(np.int32)

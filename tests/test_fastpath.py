@@ -8,12 +8,13 @@ need events must never take the fast path.
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import mqlb
-from mqlb import Broker, Client, Hybrid, JobClass, LoadBalancer, MessageQueue, Queue, Server, fastpath
+from mqlb import Broker, Client, Hybrid, JobClass, LoadBalancer, MessageQueue, Queue, Server, Workload, fastpath
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIMELINE = ("time", "queue", "in_flight", "in_service", "memory_mb", "up", "in_system", "crashes")
@@ -136,12 +137,70 @@ def test_a_hand_computed_shared_queue():
                                         engine="events", sample_every=0.3))
 
 
+# -- the compiled loops against plain references ----------------------------------------
+
+def least_connections_reference(clock, size, speed):
+    """Least connections by its definition, one job at a time: (done, server). A request is open
+    on its server until its done time; at an arrival the fewest open ones win, ties going to the
+    first server from the round-robin position on (wrapping), which then moves past the chosen one."""
+    n, done, server, nxt = len(speed), [], [], 0
+    for t, x in zip(clock, size):
+        open_now = [sum(1 for d, k in zip(done, server) if k == i and d >= t) for i in range(n)]
+        i = next(k % n for k in range(nxt, nxt + n) if open_now[k % n] == min(open_now))
+        nxt = (i + 1) % n
+        free = max((d for d, k in zip(done, server) if k == i), default=-math.inf)
+        done.append(max(t, free) + x / speed[i])
+        server.append(i)
+    return done, server
+
+
+def test_least_connections_breaks_ties_round_robin():
+    """Three servers. Job 2 finds servers 0 and 2 idle and takes 2, the next from the round-robin
+    position (the first idle server would be 0); job 4 finds only server 0 idle and wraps to it;
+    job 5 finds one open request everywhere and takes server 1."""
+    arrival, size = [0.0, 0.1, 1.5, 2.0, 3.5, 4.0], [1.0, 5.0, 5.0, 1.0, 1.0, 0.25]
+    wl = Workload(np.array(arrival), np.array(size), np.zeros(6), np.zeros(6, dtype=np.int64))
+    system = LoadBalancer([Server()] * 3, policy="least_connections")
+    res = mqlb.simulate(system, wl, engine="recursion", sample_every=0.37)
+    done, server = least_connections_reference(arrival, size, [1.0] * 3)
+    assert server == [0, 1, 2, 0, 0, 1]
+    assert res.records["server"].tolist() == server
+    assert res.records["done"].tolist() == done
+    assert_identical(res, mqlb.simulate(system, wl, engine="events", sample_every=0.37))
+
+
+@pytest.mark.parametrize("speed", [[1.0] * 3, [1.0, 2.0, 0.5], [3.0] * 5])
+def test_the_least_connections_loop_equals_its_definition(speed):
+    """Light load, so most arrivals find several servers equally loaded: the tie-break decides."""
+    wl = mqlb.make_workload(mqlb.Poisson(0.6 * sum(speed)), mqlb.Exponential(1.0), n_jobs=300, seed=4)
+    done, server = fastpath._least_connections_plain(wl.arrival.copy(), wl.size.copy(), speed)
+    want_done, want_server = least_connections_reference(wl.arrival.tolist(), wl.size.tolist(), speed)
+    assert server.tolist() == want_server
+    assert done.tolist() == want_done
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 9])
+def test_the_shared_queue_loop_equals_its_definition(n):
+    """Equal consumers: each job takes the consumer free earliest (the first n jobs take 0 .. n-1)
+    and starts at max(arrival, free). Nine consumers make a heap three levels deep."""
+    wl = mqlb.make_workload(mqlb.Poisson(0.9 * n), mqlb.Exponential(1.0), n_jobs=400, seed=n)
+    start, done, server = fastpath._shared_queue_equal(wl.arrival.copy(), wl.size.copy(), 1.0, n)
+    free, want = [-math.inf] * n, []
+    for t, x in zip(wl.arrival.tolist(), wl.size.tolist()):
+        i = free.index(min(free))
+        s = max(t, free[i])
+        free[i] = s + x
+        want.append((s, s + x, i))
+    assert list(zip(start.tolist(), done.tolist(), server.tolist())) == want
+
+
 # -- what must take the event engine ------------------------------------------------
 
 WL = mqlb.make_workload(mqlb.Poisson(1.5), mqlb.Exponential(1.0), n_jobs=200, seed=2)
 HEAVY = mqlb.make_workload(mqlb.Poisson(1.5), mqlb.Exponential(1.0), memory_mb=10.0, n_jobs=200, seed=2)
 FOUR = [Server()] * 4
 TICKS = mqlb.make_workload(mqlb.Constant(1.0), mqlb.Deterministic(1.0), n_jobs=12, seed=0)   # ends meet starts
+TWINS = mqlb.make_workload([0.0, 0.0, 5.0], mqlb.Deterministic(1.0), seed=0)   # two jobs end at one instant
 NEEDS_EVENTS = {
     "injected crash": (MessageQueue(consumers=FOUR), WL, dict(failures=[(20.0, 1)])),
     "memory": (LoadBalancer(FOUR), HEAVY, {}),
@@ -166,6 +225,8 @@ NEEDS_EVENTS = {
     "simultaneous events": (LoadBalancer([Server()] * 2, policy="power_of_two"), TICKS, dict(sample_every=0.7)),
     "two departures at one instant": (MessageQueue(consumers=[Server(speed=4.0), Server()]), mqlb.make_workload(
         [0.0, 0.5, 1.0, 1.2, 1.3, 1.4, 3.0, 3.1], mqlb.Deterministic(1.0), seed=0), dict(sample_every=0.33)),
+    "two departures at one instant behind least connections": (
+        LoadBalancer([Server()] * 2, policy="least_connections"), TWINS, dict(sample_every=0.33)),
 }
 
 
