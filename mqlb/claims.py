@@ -95,9 +95,10 @@ class Estimate:
         return 0
 
     def text(self, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
-        """``mean [low, high] unit``, each value times ``scale`` (a zero never prints as "-0")."""
+        """``mean (low – high) unit``, each value times ``scale`` (a zero never prints as "-0";
+        no brackets, which a page would show like a list)."""
         f = _number_format(scale, digits)
-        return f"{f(self.mean)} [{f(self.low)}, {f(self.high)}]{' ' + unit if unit else ''}"
+        return f"{f(self.mean)} ({f(self.low)} – {f(self.high)}){' ' + unit if unit else ''}"
 
 
 def _number_format(scale: float, digits: int):
