@@ -106,7 +106,9 @@ def run_chapter(path: Path) -> tuple[list, float]:
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
-                code = compile(cell.source, f"{path.name}, cell {index}", "exec")
+                # IPython's line magics (%matplotlib inline) mean nothing here: the figures are drawn with Agg
+                source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("%"))
+                code = compile(source, f"{path.name}, cell {index}", "exec")
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(code, namespace)
         finally:
