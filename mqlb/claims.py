@@ -96,9 +96,12 @@ class Estimate:
 
     def text(self, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
         """``mean (low – high) unit``, each value times ``scale`` (a zero never prints as "-0";
-        no brackets, which a page would show like a list)."""
+        no brackets, which a page would show like a list). An interval that rounds to one value
+        (every run gave it) prints as that value alone."""
         f = _number_format(scale, digits)
-        return f"{f(self.mean)} ({f(self.low)} – {f(self.high)}){' ' + unit if unit else ''}"
+        low, high = f(self.low), f(self.high)
+        interval = "" if low == high else f" ({low} – {high})"
+        return f"{f(self.mean)}{interval}{' ' + unit if unit else ''}"
 
 
 def _number_format(scale: float, digits: int):

@@ -188,7 +188,8 @@ def test_interval_coverage_is_about_95_percent():
 def test_side_and_text():
     e = Estimate(1.0, 0.9, 1.1, 10)
     assert (e.side(0.8), e.side(1.1), e.side(1.0)) == (1, -1, 0)
-    assert Estimate(-0.0001, -0.0002, 0.0, 10).text(100, 1) == "0.0 (0.0 – 0.0)"
+    assert Estimate(-0.0001, -0.0002, 0.0, 10).text(100, 1) == "0.0"
+    assert Estimate(0.5, 0.4, 0.6, 10).text(100, 0, "%") == "50 (40 – 60) %"
     assert Estimate.of([0.99, 1.0, 1.0], claims.SHARE).high == 1.0
 
 
